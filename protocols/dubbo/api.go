@@ -1,0 +1,49 @@
+package dubbo
+
+import (
+	"context"
+	"sync/atomic"
+
+	"mosn.io/api"
+	"mosn.io/pkg/buffer"
+)
+
+// XCodec is the codec registered with MOSN (xprotocol.RegisterXProtocolCodec
+// or a plugin's LoadCodec). Its zero value uses the defaults.
+type XCodec struct {
+	cfg atomic.Pointer[Config]
+}
+
+var _ api.XProtocolCodec = (*XCodec)(nil)
+
+// ProtocolName is "dubbo".
+func (c *XCodec) ProtocolName() api.ProtocolName { return ProtocolName }
+
+// NewXProtocol returns the protocol for one connection, with the
+// configuration in force when the connection was made.
+func (c *XCodec) NewXProtocol(context.Context) api.XProtocol {
+	if cfg := c.cfg.Load(); cfg != nil {
+		return &Protocol{cfg: *cfg}
+	}
+	return NewProtocol(Config{})
+}
+
+// ProtocolMatch recognises Dubbo on "Auto" listeners.
+func (c *XCodec) ProtocolMatch() api.ProtocolMatch { return Match }
+
+// HTTPMapping maps Dubbo statuses for MOSN's retry and stats.
+func (c *XCodec) HTTPMapping() api.HTTPMapping { return StatusMapping{} }
+
+// Configure validates cfg and applies it to connections made from now on.
+func (c *XCodec) Configure(cfg Config) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	c.cfg.Store(&cfg)
+	return nil
+}
+
+// newBodyBuffer wraps a frame's body for MOSN. The wrapper owns no pooled
+// memory, so MOSN returning it to its pool never recycles the frame's bytes.
+func newBodyBuffer(raw []byte) api.IoBuffer { return buffer.NewIoBufferBytes(raw[HeaderLen:]) }

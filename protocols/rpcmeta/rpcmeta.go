@@ -1,0 +1,76 @@
+// Package rpcmeta is the contract between meshproto codecs and stream filters.
+//
+// Every meshproto codec decodes only what routing needs and exposes it in one
+// shape, so that filters never import a codec and never know which protocol
+// they look at. A request frame is an api.HeaderMap (MOSN routes match on it)
+// that also implements Request; a response frame also implements Response.
+//
+// Header keys, the same for every protocol:
+//
+//	key              direction  meaning                                  writable
+//	x-rpc-protocol   both       codec name: "dubbo", "thrift", ...       no
+//	x-rpc-service    request    service (Dubbo interface, Thrift service) no
+//	x-rpc-method     request    method name                              no
+//	x-rpc-version    request    service version ("" when none)           no
+//	x-rpc-group      request    service group ("" when none)             no
+//	x-rpc-status     response   protocol-native status, decimal          no
+//	anything else    both       an attachment / protocol header          yes
+//
+// The x-rpc-* keys are computed from the frame: Set and Del on them are
+// ignored, because changing them would mean rewriting bytes the codec
+// promises to forward untouched. Every other key is an attachment (Dubbo) or
+// an info header (Thrift THeader): Set, Add and Del change it, and the codec
+// writes the change back on the wire when it encodes the frame.
+package rpcmeta
+
+import (
+	"strings"
+
+	"mosn.io/api"
+)
+
+// Reserved header keys. See the package documentation for the table.
+const (
+	KeyProtocol = "x-rpc-protocol"
+	KeyService  = "x-rpc-service"
+	KeyMethod   = "x-rpc-method"
+	KeyVersion  = "x-rpc-version"
+	KeyGroup    = "x-rpc-group"
+	KeyStatus   = "x-rpc-status"
+
+	// ReservedPrefix starts every key that a codec computes.
+	ReservedPrefix = "x-rpc-"
+)
+
+// IsReserved reports whether key is computed by the codec (read-only).
+func IsReserved(key string) bool {
+	return strings.HasPrefix(key, ReservedPrefix)
+}
+
+// Frame is what every meshproto frame offers, request or response.
+type Frame interface {
+	api.HeaderMap
+	// RPCProtocol names the codec, e.g. "dubbo".
+	RPCProtocol() string
+}
+
+// Request is the routing metadata of one request frame.
+type Request interface {
+	Frame
+	Service() string
+	Method() string
+	Version() string
+	Group() string
+}
+
+// Response is the outcome of one call as the protocol reports it.
+type Response interface {
+	Frame
+	// NativeStatus is the protocol's own status (Dubbo status byte,
+	// Thrift message type / exception type).
+	NativeStatus() uint32
+	// Succeeded reports whether the call succeeded at the RPC level. An
+	// application exception carried in a normal reply counts as success:
+	// the RPC worked, the business logic threw.
+	Succeeded() bool
+}
