@@ -18,8 +18,28 @@ import (
 // (x-mosn-host), which selects the virtual host by domain. Placeholders:
 // {service} {method} {version} {group} {protocol} and {header:NAME} for an
 // attachment. Default: "{service}".
+//
+// timeout decides which timeout the proxy enforces when both the request
+// (Dubbo's "timeout" attachment) and the route set one: "min" (default)
+// takes the smaller, "client" keeps MOSN's behaviour (the request's wins).
 type Config struct {
-	Host HostTemplates `json:"host,omitempty"`
+	Host    HostTemplates `json:"host,omitempty"`
+	Timeout TimeoutPolicy `json:"timeout,omitempty"`
+}
+
+// TimeoutPolicy is "min" or "client".
+type TimeoutPolicy string
+
+// Timeout policies.
+const (
+	TimeoutMin    TimeoutPolicy = "min"
+	TimeoutClient TimeoutPolicy = "client"
+)
+
+// parsedConfig is Config checked and compiled.
+type parsedConfig struct {
+	templates []template
+	timeout   TimeoutPolicy
 }
 
 // HostTemplates accepts a JSON string or a list of strings.
@@ -138,25 +158,34 @@ func (t template) render(req rpcmeta.Request) string {
 }
 
 // parseConfig reads the filter's JSON config map as MOSN hands it over.
-func parseConfig(conf map[string]interface{}) ([]template, error) {
+func parseConfig(conf map[string]interface{}) (parsedConfig, error) {
 	raw, err := json.Marshal(conf)
 	if err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
+		return parsedConfig{}, fmt.Errorf("%s: config: %w", FilterName, err)
 	}
 	var c Config
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return parsedConfig{}, fmt.Errorf("%s: config: %w", FilterName, err)
+	}
+	switch c.Timeout {
+	case "":
+		c.Timeout = TimeoutMin
+	case TimeoutMin, TimeoutClient:
+	default:
+		return parsedConfig{}, fmt.Errorf("%s: config: timeout %q: want \"min\" or \"client\"", FilterName, c.Timeout)
 	}
 	if len(c.Host) == 0 {
 		c.Host = HostTemplates{"{service}"}
 	}
-	tpls := make([]template, 0, len(c.Host))
+	out := parsedConfig{timeout: c.Timeout, templates: make([]template, 0, len(c.Host))}
 	for _, s := range c.Host {
 		t, err := parseTemplate(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: config: %w", FilterName, err)
+			return parsedConfig{}, fmt.Errorf("%s: config: %w", FilterName, err)
 		}
-		tpls = append(tpls, t)
+		out.templates = append(out.templates, t)
 	}
-	return tpls, nil
+	return out, nil
 }

@@ -11,6 +11,8 @@ package metadata
 
 import (
 	"context"
+	"strconv"
+	"sync"
 
 	"mosn.io/api"
 	"mosn.io/mosn/pkg/types"
@@ -29,21 +31,26 @@ func init() {
 // CreateFilterFactory parses the config; it is also the symbol a Go plugin
 // build exports for MOSN's go_plugin_config.
 func CreateFilterFactory(conf map[string]interface{}) (api.StreamFilterChainFactory, error) {
-	tpls, err := parseConfig(conf)
+	cfg, err := parseConfig(conf)
 	if err != nil {
 		return nil, err
 	}
-	return &factory{filter: &filter{templates: tpls}}, nil
+	return &factory{filter: &filter{templates: cfg.templates}, timeout: cfg.timeout}, nil
 }
 
 type factory struct {
-	filter *filter
+	filter  *filter
+	timeout TimeoutPolicy
 }
 
-// CreateFilterChain adds the one shared filter: it keeps no per-request
-// state, so no allocation per request.
+// CreateFilterChain adds the one shared host filter (it keeps no
+// per-request state) and, unless the timeout policy is "client", a pooled
+// timeout filter that runs once the route is known.
 func (f *factory) CreateFilterChain(ctx context.Context, callbacks api.StreamFilterChainFactoryCallbacks) {
 	callbacks.AddStreamReceiverFilter(f.filter, api.BeforeRoute)
+	if f.timeout == TimeoutMin {
+		callbacks.AddStreamReceiverFilter(timeoutFilters.Get().(*timeoutFilter), api.AfterRoute)
+	}
 }
 
 type filter struct {
@@ -77,3 +84,41 @@ func (f *filter) Host(req rpcmeta.Request) string {
 func (f *filter) SetReceiveFilterHandler(api.StreamReceiverFilterHandler) {}
 
 func (f *filter) OnDestroy() {}
+
+// timeoutFilter applies the "min" timeout policy. A Dubbo client always
+// sends its own timeout, and MOSN lets it override the route's timeout; so
+// without this a route timeout would never apply to Dubbo traffic. After
+// routing, this sets the proxy timeout to the smaller of the two.
+type timeoutFilter struct {
+	handler api.StreamReceiverFilterHandler
+}
+
+var timeoutFilters = sync.Pool{New: func() interface{} { return new(timeoutFilter) }}
+
+func (f *timeoutFilter) SetReceiveFilterHandler(h api.StreamReceiverFilterHandler) { f.handler = h }
+
+func (f *timeoutFilter) OnDestroy() {
+	f.handler = nil
+	timeoutFilters.Put(f)
+}
+
+func (f *timeoutFilter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.IoBuffer, trailers api.HeaderMap) api.StreamFilterStatus {
+	if _, ok := headers.(rpcmeta.Request); !ok || f.handler == nil {
+		return api.StreamFilterContinue
+	}
+	info := f.handler.RequestInfo()
+	if info == nil || info.RouteEntry() == nil {
+		return api.StreamFilterContinue
+	}
+	route := info.RouteEntry().GlobalTimeout().Milliseconds()
+	if route <= 0 {
+		return api.StreamFilterContinue
+	}
+	if s, err := variable.GetString(ctx, types.VarProxyGlobalTimeout); err == nil {
+		if client, err := strconv.ParseInt(s, 10, 64); err == nil && client > 0 && client <= route {
+			return api.StreamFilterContinue
+		}
+	}
+	_ = variable.SetString(ctx, types.VarProxyGlobalTimeout, strconv.FormatInt(route, 10))
+	return api.StreamFilterContinue
+}
