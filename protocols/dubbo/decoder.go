@@ -120,9 +120,9 @@ func (f *Frame) decodeRequestBody() error {
 	}
 	f.service = f.path
 	for _, a := range f.attachments {
-		if a.raw != nil {
+		if a.isRaw() {
 			if a.key == attachTimeout {
-				f.timeout = rawTimeout(a.raw)
+				f.timeout = rawTimeout(body[a.rawStart:a.rawEnd])
 			}
 			continue
 		}
@@ -221,7 +221,7 @@ func (f *Frame) readAttachments(r *hessian2.Reader, body []byte) error {
 				if err := r.Skip(); err != nil {
 					return fmt.Errorf("reading attachment %q: %w", key, err)
 				}
-				a.raw = body[start:r.Pos():r.Pos()]
+				a.rawStart, a.rawEnd = int32(start), int32(r.Pos())
 			}
 			f.attachments = append(f.attachments, a)
 		}

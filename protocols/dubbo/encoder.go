@@ -69,7 +69,7 @@ func encodeWithAttachments(f *Frame, body []byte) (api.IoBuffer, error) {
 	size := len(typeByte) + len(prefix) + len(suffix) + 2
 	for _, a := range f.attachments {
 		if !a.deleted {
-			size += len(a.key) + len(a.val) + len(a.raw) + 8
+			size += len(a.key) + len(a.val) + int(a.rawEnd-a.rawStart) + 8
 		}
 	}
 	scratch := buffer.GetBytes(size)
@@ -84,8 +84,8 @@ func encodeWithAttachments(f *Frame, body []byte) (api.IoBuffer, error) {
 			continue
 		}
 		m = hessian2.AppendString(m, a.key)
-		if a.raw != nil {
-			m = append(m, a.raw...)
+		if a.isRaw() {
+			m = append(m, body[a.rawStart:a.rawEnd]...)
 		} else {
 			m = hessian2.AppendString(m, a.val)
 		}

@@ -14,11 +14,16 @@ import (
 // String values are exposed as headers; other values are kept as their
 // hessian2 bytes so that a re-encoded map still carries them.
 type attachment struct {
-	key     string
-	val     string
-	raw     []byte // hessian2 bytes of a non-string value, nil for strings
-	deleted bool
+	key string
+	val string
+	// rawStart:rawEnd is a non-string value's hessian2 bytes within the
+	// body (offsets keep the entry small); both zero for strings.
+	rawStart, rawEnd int32
+	deleted          bool
 }
+
+// isRaw reports whether the value is kept as hessian2 bytes.
+func (a *attachment) isRaw() bool { return a.rawEnd > a.rawStart }
 
 // Frame is one Dubbo frame. It is also its own api.HeaderMap, because MOSN's
 // xprotocol stream layer hands the header map back to the codec and expects
@@ -51,7 +56,7 @@ type Frame struct {
 	attachStart int
 	attachEnd   int
 	attachments []attachment
-	attachArr   [8]attachment // storage for the usual few, avoids an allocation
+	attachArr   [12]attachment // storage for the usual ten or so, avoids an allocation
 	dirty       bool          // attachments changed since decode
 
 	// Response metadata.
@@ -214,7 +219,7 @@ func (f *Frame) reserved(key string) (string, bool) {
 func (f *Frame) find(key string) int {
 	for i := range f.attachments {
 		a := &f.attachments[i]
-		if !a.deleted && a.raw == nil && a.key == key {
+		if !a.deleted && !a.isRaw() && a.key == key {
 			return i
 		}
 	}
@@ -234,10 +239,10 @@ func (f *Frame) Set(key, value string) {
 		if a.key != key {
 			continue
 		}
-		if !a.deleted && a.raw == nil && a.val == value {
+		if !a.deleted && !a.isRaw() && a.val == value {
 			return
 		}
-		a.val, a.raw, a.deleted = value, nil, false
+		a.val, a.rawStart, a.rawEnd, a.deleted = value, 0, 0, false
 		f.dirty = true
 		return
 	}
@@ -280,7 +285,7 @@ func (f *Frame) Range(fn func(key, value string) bool) {
 	}
 	f.loadAttachments()
 	for _, a := range f.attachments {
-		if a.deleted || a.raw != nil {
+		if a.deleted || a.isRaw() {
 			continue
 		}
 		if !fn(a.key, a.val) {
