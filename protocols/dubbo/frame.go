@@ -57,7 +57,7 @@ type Frame struct {
 	attachEnd   int
 	attachments []attachment
 	attachArr   [12]attachment // storage for the usual ten or so, avoids an allocation
-	dirty       bool          // attachments changed since decode
+	dirty       bool           // attachments changed since decode
 
 	// Response metadata.
 	respType       int8 // RespValue etc., -1 when not an OK hessian2 response
