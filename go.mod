@@ -3,7 +3,12 @@ module github.com/meshproto/meshproto
 go 1.26.8
 
 require (
+	github.com/apache/dubbo-go-hessian2 v1.10.2
+	github.com/dubbogo/gost v1.11.16
 	github.com/envoyproxy/go-control-plane v0.10.0
+	github.com/stretchr/testify v1.8.0
+	github.com/urfave/cli v1.22.1
+	mosn.io/api v1.3.0
 	mosn.io/mosn v1.3.0
 	mosn.io/pkg v1.3.0
 )
@@ -13,7 +18,6 @@ require (
 	github.com/alibaba/sentinel-golang v1.0.2-0.20210112133552-db6063eb263e // indirect
 	github.com/andybalholm/brotli v1.0.4 // indirect
 	github.com/antlr/antlr4 v0.0.0-20200503195918-621b933c7a7f // indirect
-	github.com/apache/dubbo-go-hessian2 v1.10.2 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/c2h5oh/datasize v0.0.0-20171227191756-4eba002a5eae // indirect
 	github.com/census-instrumentation/opencensus-proto v0.2.1 // indirect
@@ -23,7 +27,6 @@ require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.0 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/dchest/siphash v1.2.1 // indirect
-	github.com/dubbogo/gost v1.11.16 // indirect
 	github.com/envoyproxy/protoc-gen-validate v0.1.0 // indirect
 	github.com/ghodss/yaml v1.0.0 // indirect
 	github.com/go-ole/go-ole v1.2.4 // indirect
@@ -54,10 +57,7 @@ require (
 	github.com/russross/blackfriday/v2 v2.0.1 // indirect
 	github.com/shirou/gopsutil/v3 v3.20.11 // indirect
 	github.com/shurcooL/sanitized_anchor_name v1.0.0 // indirect
-	github.com/stretchr/objx v0.4.0 // indirect
-	github.com/stretchr/testify v1.8.0 // indirect
 	github.com/trainyao/go-maglev v0.0.0-20200611125015-4c1ae64d96a8 // indirect
-	github.com/urfave/cli v1.22.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasthttp v1.40.0 // indirect
 	go.uber.org/atomic v1.7.0 // indirect
@@ -77,6 +77,5 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	istio.io/api v0.0.0-20211103171850-665ed2b92d52 // indirect
 	istio.io/gogo-genproto v0.0.0-20210113155706-4daf5697332f // indirect
-	mosn.io/api v1.3.0 // indirect
 	mosn.io/proxy-wasm-go-host v0.2.1-0.20221123073237-4f948bf02510 // indirect
 )

@@ -28,7 +28,19 @@ type user struct {
 
 func (user) JavaClassName() string { return "org.meshproto.demo.User" }
 
-func init() { hessian.RegisterPOJO(&user{}) }
+// userRequest is the argument type of the captured dubbo-go call.
+type userRequest struct {
+	ID   string
+	Tags []string
+	Meta map[string]string
+}
+
+func (userRequest) JavaClassName() string { return "org.meshproto.demo.UserRequest" }
+
+func init() {
+	hessian.RegisterPOJO(&user{})
+	hessian.RegisterPOJO(&userRequest{})
+}
 
 // greetInvocation is the common request: a 1 KB string argument and five
 // caller attachments besides Dubbo's own.
