@@ -132,6 +132,7 @@ func call(t testing.TB, c *dubbopeer.Client, service, method string, args []inte
 }
 
 func TestDubboThroughMOSN(t *testing.T) {
+	t.Parallel()
 	m := startMesh(t)
 	c := m.dial(t)
 
@@ -282,4 +283,40 @@ func TestDubboThroughMOSN(t *testing.T) {
 			assert.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
 		}
 	})
+}
+
+func (p *provider) heartbeats() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.srv == nil {
+		return 0
+	}
+	return p.srv.Heartbeats()
+}
+
+// TestIdleUpstreamGetsHeartbeats: after a call, the provider sidecar's
+// upstream connection goes idle; MOSN's keepalive (15s read timeout) sends
+// the codec's heartbeat, which the provider answers, so provider-side idle
+// timeouts never close connections the mesh still uses.
+func TestIdleUpstreamGetsHeartbeats(t *testing.T) {
+	t.Parallel()
+	p := newPorts(t, 20880, 20882, 34902)
+	prov := &provider{instance: "provider-v1", version: "1.0.0", addr: p.addr(20880)}
+	prov.start(t)
+	t.Cleanup(prov.stop)
+	startMOSN(t, "provider-sidecar", loadConfig(t, "configs/dubbo/provider-sidecar.json", p), p.addr(20882))
+	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), p.addr(20882))
+	require.NoError(t, err)
+	defer c.Close()
+	res := call(t, c, orderService, "place", []interface{}{"x"}, nil)
+	require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+
+	deadline := time.Now().Add(40 * time.Second)
+	for prov.heartbeats() == 0 && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+	}
+	assert.Positive(t, prov.heartbeats(), "the proxy sent no heartbeat on the idle upstream connection")
+	// The connection is still good for calls afterwards.
+	res = call(t, c, orderService, "place", []interface{}{"y"}, nil)
+	assert.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
 }

@@ -49,6 +49,7 @@ type dubbogoLine struct {
 // dubbo-go v3 consumer (POJO argument, attachments) -> consumer sidecar ->
 // provider sidecar (protocol Auto) -> dubbo-go v3 provider.
 func TestDubboGoThroughMOSN(t *testing.T) {
+	t.Parallel()
 	providerBin, consumerBin := dubbogoBinaries(t)
 	p := newPorts(t, 20880, 20881, 20882, 20892, 20902, 34901, 34902)
 	// The provider sidecar listens where the consumer sidecar's
