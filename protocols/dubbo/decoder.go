@@ -40,6 +40,12 @@ func peekHeader(b []byte, maxFrame int) (int, error) {
 
 // decodeFrame parses one complete frame. raw is owned by the frame from now
 // on. A non-nil frame with an error is a StreamError for that request.
+//
+// A two-way request whose body cannot be read is returned without an
+// error but with DecodeError set: MOSN v1.3.0 records, but never sends, the
+// error response for a decode error (downStream.OnDecodeError), which
+// would leave the client waiting. As a normal request it reaches the
+// metadata filter or Hijack, which answer it with status 40.
 func decodeFrame(raw []byte, cfg *Config) (*Frame, error) {
 	f := &Frame{
 		raw:            raw,
@@ -61,8 +67,12 @@ func decodeFrame(raw []byte, cfg *Config) (*Frame, error) {
 	}
 	if f.IsRequest() {
 		if err := f.decodeRequestBody(); err != nil {
-			f.decodeErr = err
-			return f, &StreamError{RequestID: f.id, Reason: "malformed request body", Err: err}
+			f.decodeErr = &StreamError{RequestID: f.id, Reason: "malformed request body", Err: err}
+			f.attachments = f.attachments[:0]
+			if !f.IsTwoWay() {
+				// Nobody waits for an answer; MOSN closes the connection.
+				return f, f.decodeErr
+			}
 		}
 		return f, nil
 	}

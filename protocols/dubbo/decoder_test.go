@@ -231,7 +231,7 @@ func TestFrameLimitIsConfigurable(t *testing.T) {
 	assert.NotNil(t, v)
 }
 
-func TestMalformedRequestBodyIsAStreamError(t *testing.T) {
+func TestMalformedRequestBodyIsAnsweredNotForwarded(t *testing.T) {
 	good := mustRequest(t, 42, greetInvocation(), true)
 	cases := []struct {
 		name string
@@ -249,13 +249,18 @@ func TestMalformedRequestBodyIsAStreamError(t *testing.T) {
 			raw := append(append([]byte(nil), good[:HeaderLen]...), tc.body...)
 			putLen(raw)
 			fs, err := decodeAll(t, raw)
-			var se *StreamError
-			require.True(t, errors.As(err, &se), "want StreamError, got %v", err)
+			require.NoError(t, err, "MOSN never answers a decode error, so the frame carries it")
 			require.Len(t, fs, 1)
+			var se *StreamError
+			require.True(t, errors.As(fs[0].DecodeError(), &se), "want StreamError, got %v", fs[0].DecodeError())
 			assert.Equal(t, uint64(42), se.RequestID)
 			assert.Equal(t, api.Request, fs[0].GetStreamType())
-			// The error response names the problem.
-			resp := NewProtocol(Config{}).Hijack(context.Background(), fs[0], uint32(StatusBadRequest))
+			fs[0].Set("ignored", "x")
+			_, ok := fs[0].Get("ignored")
+			assert.False(t, ok, "a malformed request carries no attachments")
+			// Whatever status MOSN asks for, the answer is BAD_REQUEST
+			// and names the problem.
+			resp := NewProtocol(Config{}).Hijack(context.Background(), fs[0], uint32(StatusServiceNotFound))
 			res := peerResponse(t, encode(t, resp))
 			assert.Equal(t, StatusBadRequest, res.Status)
 			assert.Contains(t, res.ErrorMessage, "bad request")
@@ -269,6 +274,16 @@ func putLen(raw []byte) {
 	raw[12], raw[13], raw[14], raw[15] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 }
 
+func TestMalformedOnewayRequestIsAStreamError(t *testing.T) {
+	good := mustRequest(t, 43, greetInvocation(), false)
+	raw := append(append([]byte(nil), good[:HeaderLen]...), 0x40)
+	putLen(raw)
+	_, err := decodeAll(t, raw)
+	var se *StreamError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, uint64(43), se.RequestID)
+}
+
 func TestTooManyAttachments(t *testing.T) {
 	inv := greetInvocation()
 	inv.Attachments = map[string]string{}
@@ -276,10 +291,11 @@ func TestTooManyAttachments(t *testing.T) {
 		inv.Attachments[statusStrings[i]] = "v"
 	}
 	p := NewProtocol(Config{MaxAttachments: 10})
-	_, err := p.Decode(context.Background(), buffer.NewIoBufferBytes(mustRequest(t, 1, inv, true)))
+	v, err := p.Decode(context.Background(), buffer.NewIoBufferBytes(mustRequest(t, 1, inv, true)))
+	require.NoError(t, err)
 	var se *StreamError
-	require.ErrorAs(t, err, &se)
-	assert.Contains(t, err.Error(), "more than 10")
+	require.ErrorAs(t, v.(*Frame).DecodeError(), &se)
+	assert.Contains(t, se.Error(), "more than 10")
 }
 
 func TestCountParams(t *testing.T) {

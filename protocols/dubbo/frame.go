@@ -75,6 +75,7 @@ var (
 	_ api.ServiceAware = (*Frame)(nil)
 	_ rpcmeta.Request  = (*Frame)(nil)
 	_ rpcmeta.Response = (*Frame)(nil)
+	_ rpcmeta.Invalid  = (*Frame)(nil)
 )
 
 // viewString returns a string sharing b's bytes. Only for slices of a
@@ -148,6 +149,9 @@ func (f *Frame) IsHeartbeatFrame() bool {
 func (f *Frame) IsGoAwayFrame() bool {
 	return f.IsEvent() && f.IsRequest() && !f.IsTwoWay() && string(f.Body()) == string(readonlyEvent)
 }
+
+// DecodeError is the reason a request's body could not be read, or nil.
+func (f *Frame) DecodeError() error { return f.decodeErr }
 
 // GetStatusCode returns the Dubbo status byte.
 func (f *Frame) GetStatusCode() uint32 { return uint32(f.status) }

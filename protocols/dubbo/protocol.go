@@ -87,6 +87,10 @@ func (p *Protocol) GoAway(ctx context.Context) api.XFrame {
 // Hijack answers a request the proxy could not forward. status is a Dubbo
 // status (see Mapping); the message says what MOSN failed at.
 func (p *Protocol) Hijack(ctx context.Context, request api.XFrame, status uint32) api.XRespFrame {
+	if rf, ok := request.(*Frame); ok && rf.decodeErr != nil {
+		// Whatever MOSN failed at, the request itself was the problem.
+		status = uint32(StatusBadRequest)
+	}
 	msg := hijackMessage(ctx, request)
 	body := hessian2.AppendString(nil, msg)
 	raw := make([]byte, HeaderLen+len(body))

@@ -74,3 +74,12 @@ type Response interface {
 	// the RPC worked, the business logic threw.
 	Succeeded() bool
 }
+
+// Invalid is implemented by requests whose frame boundary was intact but
+// whose routing metadata could not be read. Such a request is never
+// forwarded: the proxy answers it with the protocol's own "bad request"
+// error (the metadata filter does this), and the connection stays open.
+type Invalid interface {
+	// DecodeError is nil for a good request.
+	DecodeError() error
+}

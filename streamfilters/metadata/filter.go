@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"mosn.io/api"
+	"mosn.io/mosn/pkg/log"
 	"mosn.io/mosn/pkg/types"
 	"mosn.io/pkg/variable"
 
@@ -44,13 +45,12 @@ type factory struct {
 }
 
 // CreateFilterChain adds the one shared host filter (it keeps no
-// per-request state) and, unless the timeout policy is "client", a pooled
-// timeout filter that runs once the route is known.
+// per-request state) and a pooled filter that runs once the route is known.
 func (f *factory) CreateFilterChain(ctx context.Context, callbacks api.StreamFilterChainFactoryCallbacks) {
 	callbacks.AddStreamReceiverFilter(f.filter, api.BeforeRoute)
-	if f.timeout == TimeoutMin {
-		callbacks.AddStreamReceiverFilter(timeoutFilters.Get().(*timeoutFilter), api.AfterRoute)
-	}
+	rf := routedFilters.Get().(*routedFilter)
+	rf.timeout = f.timeout
+	callbacks.AddStreamReceiverFilter(rf, api.AfterRoute)
 }
 
 type filter struct {
@@ -85,25 +85,40 @@ func (f *filter) SetReceiveFilterHandler(api.StreamReceiverFilterHandler) {}
 
 func (f *filter) OnDestroy() {}
 
-// timeoutFilter applies the "min" timeout policy. A Dubbo client always
-// sends its own timeout, and MOSN lets it override the route's timeout; so
-// without this a route timeout would never apply to Dubbo traffic. After
-// routing, this sets the proxy timeout to the smaller of the two.
-type timeoutFilter struct {
+// routedFilter runs after routing, per stream (pooled), and does two jobs:
+//
+//   - It answers a request the codec could not read (rpcmeta.Invalid) with
+//     the protocol's "bad request" error instead of forwarding it.
+//   - It applies the "min" timeout policy. A Dubbo client always sends its
+//     own timeout, and MOSN lets it override the route's timeout; without
+//     this a route timeout would never apply to Dubbo traffic. It sets the
+//     proxy timeout to the smaller of the two.
+type routedFilter struct {
 	handler api.StreamReceiverFilterHandler
+	timeout TimeoutPolicy
 }
 
-var timeoutFilters = sync.Pool{New: func() interface{} { return new(timeoutFilter) }}
+var routedFilters = sync.Pool{New: func() interface{} { return new(routedFilter) }}
 
-func (f *timeoutFilter) SetReceiveFilterHandler(h api.StreamReceiverFilterHandler) { f.handler = h }
+func (f *routedFilter) SetReceiveFilterHandler(h api.StreamReceiverFilterHandler) { f.handler = h }
 
-func (f *timeoutFilter) OnDestroy() {
+func (f *routedFilter) OnDestroy() {
 	f.handler = nil
-	timeoutFilters.Put(f)
+	routedFilters.Put(f)
 }
 
-func (f *timeoutFilter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.IoBuffer, trailers api.HeaderMap) api.StreamFilterStatus {
+func (f *routedFilter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.IoBuffer, trailers api.HeaderMap) api.StreamFilterStatus {
 	if _, ok := headers.(rpcmeta.Request); !ok || f.handler == nil {
+		return api.StreamFilterContinue
+	}
+	if inv, ok := headers.(rpcmeta.Invalid); ok {
+		if err := inv.DecodeError(); err != nil {
+			log.Proxy.Warnf(ctx, "[%s] answering an unreadable request: %v", FilterName, err)
+			f.handler.SendHijackReply(api.CodecExceptionCode, headers)
+			return api.StreamFilterStop
+		}
+	}
+	if f.timeout != TimeoutMin {
 		return api.StreamFilterContinue
 	}
 	info := f.handler.RequestInfo()

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -117,7 +118,12 @@ func TestOnReceiveSetsTheHostVariable(t *testing.T) {
 // fakeRoute and friends give the timeout filter a route with a timeout.
 type fakeHandler struct {
 	api.StreamReceiverFilterHandler
-	info api.RequestInfo
+	info     api.RequestInfo
+	hijacked []int
+}
+
+func (h *fakeHandler) SendHijackReply(code int, headers api.HeaderMap) {
+	h.hijacked = append(h.hijacked, code)
 }
 
 func (h *fakeHandler) RequestInfo() api.RequestInfo { return h.info }
@@ -154,7 +160,7 @@ func TestTimeoutPolicyMin(t *testing.T) {
 			if tc.client != "" {
 				require.NoError(t, variable.SetString(ctx, types.VarProxyGlobalTimeout, tc.client))
 			}
-			f := &timeoutFilter{}
+			f := &routedFilter{timeout: TimeoutMin}
 			f.SetReceiveFilterHandler(&fakeHandler{info: &fakeInfo{rule: &fakeRule{timeout: tc.route}}})
 			assert.Equal(t, api.StreamFilterContinue, f.OnReceive(ctx, newRequest(), nil, nil))
 			got, _ := variable.GetString(ctx, types.VarProxyGlobalTimeout)
@@ -163,24 +169,46 @@ func TestTimeoutPolicyMin(t *testing.T) {
 	}
 }
 
-func TestTimeoutPolicyClientAddsNoFilter(t *testing.T) {
+func TestTimeoutPolicyClientKeepsTheClientTimeout(t *testing.T) {
+	ctx := variable.NewVariableContext(context.Background())
+	require.NoError(t, variable.SetString(ctx, types.VarProxyGlobalTimeout, "5000"))
+	f := &routedFilter{timeout: TimeoutClient}
+	f.SetReceiveFilterHandler(&fakeHandler{info: &fakeInfo{rule: &fakeRule{timeout: time.Second}}})
+	assert.Equal(t, api.StreamFilterContinue, f.OnReceive(ctx, newRequest(), nil, nil))
+	got, _ := variable.GetString(ctx, types.VarProxyGlobalTimeout)
+	assert.Equal(t, "5000", got)
+}
+
+// invalidRequest is a request the codec could not read.
+type invalidRequest struct{ *fakeRequest }
+
+func (invalidRequest) DecodeError() error { return errors.New("truncated body") }
+
+func TestInvalidRequestIsAnsweredNotForwarded(t *testing.T) {
+	h := &fakeHandler{info: &fakeInfo{rule: &fakeRule{}}}
+	f := &routedFilter{timeout: TimeoutMin}
+	f.SetReceiveFilterHandler(h)
+	ctx := variable.NewVariableContext(context.Background())
+	assert.Equal(t, api.StreamFilterStop, f.OnReceive(ctx, invalidRequest{newRequest()}, nil, nil))
+	assert.Equal(t, []int{api.CodecExceptionCode}, h.hijacked)
+	// A good request passes.
+	assert.Equal(t, api.StreamFilterContinue, f.OnReceive(ctx, newRequest(), nil, nil))
+	assert.Len(t, h.hijacked, 1)
+}
+
+func TestFilterChainHasHostAndRoutedFilters(t *testing.T) {
 	fac, err := CreateFilterFactory(map[string]interface{}{"timeout": "client"})
 	require.NoError(t, err)
 	cb := &countingCallbacks{}
 	fac.CreateFilterChain(context.Background(), cb)
-	assert.Equal(t, 1, cb.receivers)
-	fac, err = CreateFilterFactory(map[string]interface{}{})
-	require.NoError(t, err)
-	cb = &countingCallbacks{}
-	fac.CreateFilterChain(context.Background(), cb)
-	assert.Equal(t, 2, cb.receivers)
+	assert.Equal(t, []api.ReceiverFilterPhase{api.BeforeRoute, api.AfterRoute}, cb.phases)
 }
 
 type countingCallbacks struct {
 	api.StreamFilterChainFactoryCallbacks
-	receivers int
+	phases []api.ReceiverFilterPhase
 }
 
-func (c *countingCallbacks) AddStreamReceiverFilter(api.StreamReceiverFilter, api.ReceiverFilterPhase) {
-	c.receivers++
+func (c *countingCallbacks) AddStreamReceiverFilter(_ api.StreamReceiverFilter, p api.ReceiverFilterPhase) {
+	c.phases = append(c.phases, p)
 }
