@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"mosn.io/api"
+	v2 "mosn.io/mosn/pkg/config/v2"
+
+	"github.com/meshproto/meshproto/protocols/dubbo"
+)
+
+// TestShippedConfigsLoad parses every MOSN config in configs/ the way MOSN
+// does and builds each stream filter and codec option it names, so a
+// config example cannot rot without a failing test. The end-to-end tests
+// also run them.
+func TestShippedConfigsLoad(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			var cfg v2.MOSNConfig
+			require.NoError(t, json.Unmarshal(raw, &cfg))
+			require.NotEmpty(t, cfg.Servers)
+			for _, srv := range cfg.Servers {
+				for _, ln := range srv.Listeners {
+					for _, sf := range ln.StreamFilters {
+						_, err := api.CreateStreamFilterChainFactory(sf.Type, sf.Config)
+						assert.NoError(t, err, "listener %s stream filter %s", ln.Name, sf.Type)
+					}
+					for _, fc := range ln.FilterChains {
+						for _, nf := range fc.Filters {
+							if nf.Type != v2.DEFAULT_NETWORK_FILTER {
+								continue
+							}
+							proto, _ := nf.Config["downstream_protocol"].(string)
+							assert.Contains(t, []string{"dubbo", "Auto"}, proto, "listener %s", ln.Name)
+						}
+					}
+				}
+			}
+			for _, ext := range cfg.Extends {
+				if ext.Type == "meshproto_dubbo" {
+					_, err := dubbo.ParseConfig(ext.Config)
+					assert.NoError(t, err)
+				}
+			}
+		})
+	}
+}
+
+func TestVersionLineNamesMOSNAndGo(t *testing.T) {
+	line := versionLine()
+	assert.Contains(t, line, "meshproto")
+	assert.Contains(t, line, "go1.")
+}
