@@ -32,6 +32,18 @@ func expectClosed(t *testing.T, conn net.Conn, within time.Duration) {
 	}
 }
 
+// readResponse reads and decodes one Dubbo response frame from a raw
+// connection, failing the test after 3s.
+func readResponse(t *testing.T, conn net.Conn) *dubbopeer.Result {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	fr, err := dubbopeer.ReadFrame(conn)
+	require.NoError(t, err)
+	res, err := dubbopeer.DecodeResponse(fr)
+	require.NoError(t, err)
+	return res
+}
+
 // TestBadInputClosesOnlyThatConnection sends broken Dubbo to the consumer
 // sidecar while a healthy client keeps calling on its own connection.
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
@@ -94,11 +106,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		binary.BigEndian.PutUint32(bad[12:], uint32(len(body)))
 		_, err = conn.Write(bad)
 		require.NoError(t, err)
-		_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-		fr, err := dubbopeer.ReadFrame(conn)
-		require.NoError(t, err)
-		res, err := dubbopeer.DecodeResponse(fr)
-		require.NoError(t, err)
+		res := readResponse(t, conn)
 		assert.Equal(t, uint64(9), res.RequestID)
 		assert.Equal(t, byte(40), res.Status, "BAD_REQUEST")
 		assert.Contains(t, res.ErrorMessage, "bad request")
@@ -119,11 +127,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			require.NoError(t, err)
 			time.Sleep(time.Millisecond)
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-		fr, err := dubbopeer.ReadFrame(conn)
-		require.NoError(t, err)
-		res, err := dubbopeer.DecodeResponse(fr)
-		require.NoError(t, err)
+		res := readResponse(t, conn)
 		assert.Equal(t, uint64(9), res.RequestID)
 		assert.Equal(t, dubbopeer.StatusOK, res.Status)
 	})
