@@ -23,17 +23,17 @@ func peekHeader(b []byte, maxFrame int) (int, error) {
 		if n > 4 {
 			n = 4
 		}
-		return 0, &ConnError{Reason: fmt.Sprintf("bad magic % x, want da bb", b[:n])}
+		return 0, &ConnError{Protocol: string(ProtocolName), Reason: fmt.Sprintf("bad magic % x, want da bb", b[:n])}
 	}
 	if len(b) < HeaderLen {
 		return 0, nil
 	}
 	bodyLen := int64(int32(binary.BigEndian.Uint32(b[lenIdx:])))
 	if bodyLen < 0 {
-		return 0, &ConnError{Reason: fmt.Sprintf("negative body length %d", bodyLen)}
+		return 0, &ConnError{Protocol: string(ProtocolName), Reason: fmt.Sprintf("negative body length %d", bodyLen)}
 	}
 	if bodyLen+HeaderLen > int64(maxFrame) {
-		return 0, &ConnError{Reason: fmt.Sprintf("%d byte frame over limit %d", bodyLen+HeaderLen, maxFrame), Err: ErrFrameTooLarge}
+		return 0, &ConnError{Protocol: string(ProtocolName), Reason: fmt.Sprintf("%d byte frame over limit %d", bodyLen+HeaderLen, maxFrame), Err: ErrFrameTooLarge}
 	}
 	return int(bodyLen) + HeaderLen, nil
 }
@@ -67,7 +67,7 @@ func decodeFrame(raw []byte, cfg *Config) (*Frame, error) {
 	}
 	if f.IsRequest() {
 		if err := f.decodeRequestBody(); err != nil {
-			f.decodeErr = &StreamError{RequestID: f.id, Reason: "malformed request body", Err: err}
+			f.decodeErr = &StreamError{Protocol: string(ProtocolName), RequestID: f.id, Reason: "malformed request body", Err: err}
 			f.attachments = f.attachments[:0]
 			if !f.IsTwoWay() {
 				// Nobody waits for an answer; MOSN closes the connection.

@@ -15,9 +15,10 @@ package dubbo
 
 import (
 	"errors"
-	"fmt"
 
 	"mosn.io/api"
+
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // ProtocolName is the name used in MOSN configuration ("downstream_protocol").
@@ -88,40 +89,11 @@ const (
 // down: hessian2 string "R" (a one-char compact string).
 var readonlyEvent = []byte{0x01, 'R'}
 
-// ConnError means the byte stream can no longer be trusted (wrong magic,
-// impossible length): the connection is closed. It mirrors x/net/http2's
-// ConnectionError.
-type ConnError struct {
-	Reason string
-	Err    error
-}
-
-func (e *ConnError) Error() string {
-	if e.Err != nil {
-		return "dubbo: connection error: " + e.Reason + ": " + e.Err.Error()
-	}
-	return "dubbo: connection error: " + e.Reason
-}
-
-func (e *ConnError) Unwrap() error { return e.Err }
-
-// StreamError means one request is bad but the frame boundary is intact: the
-// request is answered with an error response and the connection stays open.
-// It mirrors x/net/http2's StreamError.
-type StreamError struct {
-	RequestID uint64
-	Reason    string
-	Err       error
-}
-
-func (e *StreamError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("dubbo: request %d: %s: %v", e.RequestID, e.Reason, e.Err)
-	}
-	return fmt.Sprintf("dubbo: request %d: %s", e.RequestID, e.Reason)
-}
-
-func (e *StreamError) Unwrap() error { return e.Err }
+// ConnError and StreamError are the shared meshproto decode errors.
+type (
+	ConnError   = rpcmeta.ConnError
+	StreamError = rpcmeta.StreamError
+)
 
 // ErrFrameTooLarge is wrapped by the ConnError for a frame over the limit.
 var ErrFrameTooLarge = errors.New("frame exceeds size limit")
