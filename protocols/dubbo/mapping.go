@@ -65,28 +65,6 @@ func dubboStatusFor(code int) byte {
 	}
 }
 
-// mosnReason says in words what a MOSN status code means for the caller.
-func mosnReason(code int) string {
-	switch code {
-	case api.RouterUnavailableCode:
-		return "no route for this service"
-	case api.NoHealthUpstreamCode:
-		return "no healthy upstream, or the upstream connection failed"
-	case api.UpstreamOverFlowCode:
-		return "upstream overflow"
-	case api.TimeoutExceptionCode:
-		return "upstream timeout"
-	case api.PermissionDeniedCode:
-		return "permission denied"
-	case api.LimitExceededCode:
-		return "rate limited"
-	case api.CodecExceptionCode, api.UnknownCode, api.DeserialExceptionCode:
-		return "bad request"
-	default:
-		return "proxy error"
-	}
-}
-
 // StatusMapping is the HTTPMapping MOSN asks for a response's status.
 type StatusMapping struct{}
 

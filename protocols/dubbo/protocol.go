@@ -6,10 +6,9 @@ import (
 	"sync/atomic"
 
 	"mosn.io/api"
-	"mosn.io/mosn/pkg/types"
-	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/internal/hessian2"
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // Protocol is the per-connection XProtocol. It holds no state besides the
@@ -91,29 +90,17 @@ func (p *Protocol) Hijack(ctx context.Context, request api.XFrame, status uint32
 		// Whatever MOSN failed at, the request itself was the problem.
 		status = uint32(StatusBadRequest)
 	}
-	msg := hijackMessage(ctx, request)
+	var req rpcmeta.Request
+	if rf, ok := request.(*Frame); ok {
+		req = rf
+	}
+	msg := rpcmeta.HijackMessage(ctx, req)
 	body := hessian2.AppendString(nil, msg)
 	raw := make([]byte, HeaderLen+len(body))
 	copy(raw[HeaderLen:], body)
 	f := &Frame{raw: raw, flag: SerializationHessian2, status: byte(status), id: request.GetRequestId(), respType: -1, attachLoaded: true}
 	f.finish()
 	return f
-}
-
-func hijackMessage(ctx context.Context, request api.XFrame) string {
-	code := 0
-	if s, err := variable.GetString(ctx, types.VarHeaderStatus); err == nil {
-		fmt.Sscanf(s, "%d", &code)
-	}
-	reason := mosnReason(code)
-	svc, method := "", ""
-	if rf, ok := request.(*Frame); ok {
-		svc, method = rf.service, rf.method
-		if rf.decodeErr != nil {
-			reason = "bad request: " + rf.decodeErr.Error()
-		}
-	}
-	return fmt.Sprintf("meshproto: %s (service %q, method %q, proxy status %d)", reason, svc, method, code)
 }
 
 // Mapping turns MOSN's HTTP-style status into a Dubbo status.
