@@ -41,7 +41,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 								continue
 							}
 							proto, _ := nf.Config["downstream_protocol"].(string)
-							assert.Contains(t, []string{"dubbo", "Auto"}, proto, "listener %s", ln.Name)
+							assert.Contains(t, []string{"dubbo", "thrift", "Auto"}, proto, "listener %s", ln.Name)
 						}
 					}
 				}

@@ -4,38 +4,63 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"mosn.io/api"
 	v2 "mosn.io/mosn/pkg/config/v2"
 	"mosn.io/mosn/pkg/log"
 	"mosn.io/mosn/pkg/protocol/xprotocol"
 	xstream "mosn.io/mosn/pkg/stream/xprotocol"
 
 	"github.com/meshproto/meshproto/protocols/dubbo"
+	"github.com/meshproto/meshproto/protocols/thrift"
 	_ "github.com/meshproto/meshproto/streamfilters/metadata"
 )
 
-// dubboCodec is registered once; its configuration comes from the
-// "extends" section ({"type": "meshproto_dubbo", "config": {...}}).
-var dubboCodec = &dubbo.XCodec{}
+// codec is one meshproto codec and the "extends" type that configures it
+// ({"type": "meshproto_dubbo", "config": {...}}).
+type codec struct {
+	codec      api.XProtocolCodec
+	extendType string
+	configure  func(json.RawMessage) error
+}
+
+func codecs() []codec {
+	d, t := &dubbo.XCodec{}, &thrift.XCodec{}
+	return []codec{
+		{d, "meshproto_dubbo", func(raw json.RawMessage) error {
+			cfg, err := dubbo.ParseConfig(raw)
+			if err != nil {
+				return err
+			}
+			return d.Configure(cfg)
+		}},
+		{t, "meshproto_thrift", func(raw json.RawMessage) error {
+			cfg, err := thrift.ParseConfig(raw)
+			if err != nil {
+				return err
+			}
+			return t.Configure(cfg)
+		}},
+	}
+}
 
 // registerExtensions wires MOSN's xprotocol stream layer and registers the
 // meshproto codecs. MOSN's own dubbo codec is not registered: it has the
 // same protocol name.
 func registerExtensions() {
 	xprotocol.RegisterXProtocolAction(xstream.NewConnPool, xstream.NewStreamFactory, nil)
-	if err := xprotocol.RegisterXProtocolCodec(dubboCodec); err != nil {
-		log.StartLogger.Fatalf("[meshproto] register dubbo codec: %v", err)
-	}
-	if err := v2.RegisterParseExtendConfig("meshproto_dubbo", func(raw json.RawMessage) error {
-		cfg, err := dubbo.ParseConfig(raw)
-		if err != nil {
-			return err
+	for _, c := range codecs() {
+		if err := xprotocol.RegisterXProtocolCodec(c.codec); err != nil {
+			log.StartLogger.Fatalf("[meshproto] register %s codec: %v", c.codec.ProtocolName(), err)
 		}
-		if err := dubboCodec.Configure(cfg); err != nil {
-			return fmt.Errorf("meshproto_dubbo: %w", err)
+		c := c
+		if err := v2.RegisterParseExtendConfig(c.extendType, func(raw json.RawMessage) error {
+			if err := c.configure(raw); err != nil {
+				return fmt.Errorf("%s: %w", c.extendType, err)
+			}
+			log.StartLogger.Infof("[meshproto] %s configured: %s", c.extendType, raw)
+			return nil
+		}); err != nil {
+			log.StartLogger.Fatalf("[meshproto] register %s config: %v", c.extendType, err)
 		}
-		log.StartLogger.Infof("[meshproto] dubbo codec config: %+v", cfg)
-		return nil
-	}); err != nil {
-		log.StartLogger.Fatalf("[meshproto] register dubbo config: %v", err)
 	}
 }

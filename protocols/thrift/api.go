@@ -1,0 +1,47 @@
+package thrift
+
+import (
+	"context"
+	"sync/atomic"
+
+	"mosn.io/api"
+)
+
+// XCodec is the codec registered with MOSN. Its zero value detects the
+// transport and protocol of every frame.
+type XCodec struct {
+	cfg atomic.Pointer[Config]
+}
+
+var _ api.XProtocolCodec = (*XCodec)(nil)
+
+func (c *XCodec) ProtocolName() api.ProtocolName { return ProtocolName }
+
+// NewXProtocol returns the protocol for one connection with the
+// configuration in force when it was made.
+func (c *XCodec) NewXProtocol(context.Context) api.XProtocol {
+	return &Protocol{cfg: c.config()}
+}
+
+func (c *XCodec) config() Config {
+	if cfg := c.cfg.Load(); cfg != nil {
+		return *cfg
+	}
+	return Config{}.withDefaults()
+}
+
+// ProtocolMatch recognises Thrift on "Auto" listeners.
+func (c *XCodec) ProtocolMatch() api.ProtocolMatch { return Match }
+
+// HTTPMapping maps Thrift outcomes for MOSN's retry and stats.
+func (c *XCodec) HTTPMapping() api.HTTPMapping { return StatusMapping{codec: c} }
+
+// Configure validates cfg and applies it to connections made from now on.
+func (c *XCodec) Configure(cfg Config) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	c.cfg.Store(&cfg)
+	return nil
+}

@@ -1,0 +1,96 @@
+package thrift
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// DefaultMaxFrameBytes bounds one frame, as Thrift's own default
+// max frame size (16 MiB) does.
+const DefaultMaxFrameBytes = 16 << 20
+
+// Config tunes the codec. It is read from MOSN's "extends" section with
+// type "meshproto_thrift" in the meshproto MOSN binary.
+type Config struct {
+	// MaxFrameBytes bounds a framed or THeader frame, and the bytes an
+	// unframed message may take before it is complete.
+	MaxFrameBytes int `json:"max_frame_bytes,omitempty"`
+	// Transport forces "framed", "unframed" or "header"; "" or "auto"
+	// detects it per frame.
+	Transport string `json:"transport,omitempty"`
+	// Protocol forces "binary" or "compact"; "" or "auto" detects it.
+	Protocol string `json:"protocol,omitempty"`
+	// DefaultService is the service of a request whose name carries no
+	// "Service:" prefix and whose THeader has no ServiceHeader.
+	DefaultService string `json:"default_service,omitempty"`
+	// ServiceHeader is the THeader info header naming the service.
+	ServiceHeader string `json:"service_header,omitempty"`
+	// DeclaredExceptionIsFailure maps a reply carrying a declared
+	// exception to 500 for MOSN's retries, outlier detection and stats.
+	// The default treats it as a successful call (the RPC worked, the
+	// handler threw), so non-idempotent calls are not retried.
+	DeclaredExceptionIsFailure bool `json:"declared_exception_is_failure,omitempty"`
+	// MaxDepth bounds struct nesting when stepping over unframed messages.
+	MaxDepth int `json:"max_depth,omitempty"`
+	// MaxHeaders bounds the THeader info headers of one frame.
+	MaxHeaders int `json:"max_headers,omitempty"`
+}
+
+// Defaults.
+const (
+	DefaultServiceHeader = "service"
+	DefaultMaxDepth      = 64
+	DefaultMaxHeaders    = 256
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.ServiceHeader == "" {
+		c.ServiceHeader = DefaultServiceHeader
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	if c.MaxHeaders == 0 {
+		c.MaxHeaders = DefaultMaxHeaders
+	}
+	return c
+}
+
+// Validate names the field and value that are wrong.
+func (c Config) Validate() error {
+	if c.MaxFrameBytes < 16 || c.MaxFrameBytes > 1<<30 {
+		return fmt.Errorf("thrift config: max_frame_bytes %d out of range [16, %d]", c.MaxFrameBytes, 1<<30)
+	}
+	switch c.Transport {
+	case "", "auto", "framed", "unframed", "buffered", "header":
+	default:
+		return fmt.Errorf("thrift config: transport %q: want auto, framed, unframed or header", c.Transport)
+	}
+	switch c.Protocol {
+	case "", "auto", "binary", "compact":
+	default:
+		return fmt.Errorf("thrift config: protocol %q: want auto, binary or compact", c.Protocol)
+	}
+	if c.MaxDepth < 1 || c.MaxDepth > 1024 {
+		return fmt.Errorf("thrift config: max_depth %d out of range [1, 1024]", c.MaxDepth)
+	}
+	if c.MaxHeaders < 1 {
+		return fmt.Errorf("thrift config: max_headers %d must be positive", c.MaxHeaders)
+	}
+	return nil
+}
+
+// ParseConfig reads a JSON config, fills defaults and validates it.
+func ParseConfig(raw []byte) (Config, error) {
+	var c Config
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return Config{}, fmt.Errorf("thrift config: %w", err)
+		}
+	}
+	c = c.withDefaults()
+	return c, c.Validate()
+}

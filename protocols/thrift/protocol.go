@@ -1,0 +1,136 @@
+package thrift
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"mosn.io/api"
+
+	"github.com/meshproto/meshproto/internal/thriftwire"
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
+)
+
+// Protocol is the per-connection XProtocol. It keeps no state between
+// frames: each frame says its own transport and protocol.
+type Protocol struct {
+	cfg Config
+}
+
+var _ api.XProtocol = (*Protocol)(nil)
+
+// NewProtocol returns a protocol with cfg (defaults filled in).
+func NewProtocol(cfg Config) *Protocol { return &Protocol{cfg: cfg.withDefaults()} }
+
+func (p *Protocol) Name() api.ProtocolName { return ProtocolName }
+
+// Decode returns one frame, nil when more bytes are needed, or a
+// ConnError that closes the connection.
+func (p *Protocol) Decode(ctx context.Context, data api.IoBuffer) (interface{}, error) {
+	b := data.Bytes()
+	if len(b) == 0 {
+		return nil, nil
+	}
+	k, ok, err := detect(b, &p.cfg)
+	if err != nil || !ok {
+		return nil, err
+	}
+	n, err := frameLength(b, k, &p.cfg)
+	if err != nil || n == 0 || len(b) < n {
+		return nil, err
+	}
+	raw := make([]byte, n)
+	copy(raw, b)
+	data.Drain(n)
+	f, err := decodeFrame(raw, k, &p.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Encode writes a frame produced by this codec.
+func (p *Protocol) Encode(ctx context.Context, model interface{}) (api.IoBuffer, error) {
+	f, ok := model.(*Frame)
+	if !ok {
+		return nil, fmt.Errorf("thrift: encode %T: %w", model, api.ErrUnknownType)
+	}
+	return encodeFrame(f)
+}
+
+// Trigger returns nil: Thrift has no heartbeat, so MOSN keeps no
+// keepalive on Thrift upstream connections.
+func (p *Protocol) Trigger(context.Context, uint64) api.XFrame { return nil }
+
+// Reply is never called: no Thrift frame is a heartbeat.
+func (p *Protocol) Reply(context.Context, api.XFrame) api.XRespFrame { return nil }
+
+// Hijack answers a request the proxy could not forward with a
+// TApplicationException of type excType (see Mapping), in the client's own
+// transport and protocol, with its sequence id and unprefixed method name
+// (what a TMultiplexedProtocol client expects back).
+func (p *Protocol) Hijack(ctx context.Context, request api.XFrame, excType uint32) api.XRespFrame {
+	req, ok := request.(*Frame)
+	if !ok {
+		return nil
+	}
+	if req.decodeErr != nil {
+		excType = uint32(ExcProtocolError)
+	}
+	f, err := buildException(req, int32(excType), rpcmeta.HijackMessage(ctx, req), &p.cfg)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// buildException writes an EXCEPTION message answering req.
+func buildException(req *Frame, excType int32, message string, cfg *Config) (*Frame, error) {
+	seq := int32(uint32(req.id))
+	strict := req.msg.Strict || req.proto == thriftwire.Compact
+	msg := thriftwire.AppendMessageHeader(req.proto, nil, req.method, MessageException, seq, strict)
+	msg = thriftwire.AppendApplicationException(req.proto, msg, message, excType)
+	var raw []byte
+	switch req.transport {
+	case Unframed:
+		raw = msg
+	case Framed:
+		raw = binary.BigEndian.AppendUint32(make([]byte, 0, frameLenBytes+len(msg)), uint32(len(msg)))
+		raw = append(raw, msg...)
+	case Header:
+		region := thriftwire.AppendVarint32(nil, req.th.protoID)
+		region = thriftwire.AppendVarint32(region, 0)
+		for len(region)%4 != 0 {
+			region = append(region, 0)
+		}
+		raw = make([]byte, headerFixedLen, headerFixedLen+len(region)+len(msg))
+		binary.BigEndian.PutUint32(raw[0:], uint32(headerFixedLen-frameLenBytes+len(region)+len(msg)))
+		binary.BigEndian.PutUint16(raw[4:], headerMagic)
+		binary.BigEndian.PutUint16(raw[6:], req.th.flags)
+		binary.BigEndian.PutUint32(raw[8:], uint32(seq))
+		binary.BigEndian.PutUint16(raw[12:], uint16(len(region)/4))
+		raw = append(append(raw, region...), msg...)
+	}
+	return decodeFrame(raw, kind{req.transport, req.proto}, cfg)
+}
+
+// Mapping turns MOSN's HTTP-style status into a TApplicationException type.
+func (p *Protocol) Mapping(httpStatusCode uint32) uint32 {
+	return uint32(excTypeFor(int(httpStatusCode)))
+}
+
+// PoolMode: requests share upstream connections, told apart by sequence
+// id. Thrift servers answer a connection's requests in order, so this
+// works with every server; the codec rewrites sequence ids so that
+// requests from different clients never collide.
+func (p *Protocol) PoolMode() api.PoolMode { return api.Multiplex }
+
+// EnableWorkerPool runs filters and routing off the connection's reader.
+func (p *Protocol) EnableWorkerPool() bool { return true }
+
+// GenerateRequestID numbers upstream requests per connection within the
+// positive int32 range of a Thrift sequence id.
+func (p *Protocol) GenerateRequestID(base *uint64) uint64 {
+	return atomic.AddUint64(base, 1) & 0x7fffffff
+}
