@@ -12,6 +12,7 @@ import (
 	v2 "mosn.io/mosn/pkg/config/v2"
 
 	"github.com/meshproto/meshproto/protocols/dubbo"
+	"github.com/meshproto/meshproto/protocols/thrift"
 )
 
 // TestShippedConfigsLoad parses every MOSN config in configs/ the way MOSN
@@ -47,10 +48,16 @@ func TestShippedConfigsLoad(t *testing.T) {
 				}
 			}
 			for _, ext := range cfg.Extends {
-				if ext.Type == "meshproto_dubbo" {
-					_, err := dubbo.ParseConfig(ext.Config)
-					assert.NoError(t, err)
+				var err error
+				switch ext.Type {
+				case "meshproto_dubbo":
+					_, err = dubbo.ParseConfig(ext.Config)
+				case "meshproto_thrift":
+					_, err = thrift.ParseConfig(ext.Config)
+				default:
+					t.Errorf("unknown extends type %q", ext.Type)
 				}
+				assert.NoError(t, err, ext.Type)
 			}
 		})
 	}
