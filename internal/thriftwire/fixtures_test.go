@@ -81,8 +81,8 @@ func structFixtures() []structFixture {
 				0x0c, 0x00, 0x01, // 1: struct {
 				0x0c, 0x00, 0x01, //   1: struct {
 				0x08, 0x00, 0x01, 0, 0, 0, 42, //     1: i32 42
-				0x00,             //   }
-				0x00,             // }
+				0x00,                   //   }
+				0x00,                   // }
 				0x0c, 0x00, 0x02, 0x00, // 2: struct {}
 				0x00),
 			desc: tStruct{{1, tStruct{{1, tStruct{{1, int32(42)}}}}}, {2, tStruct{}}}},
@@ -104,7 +104,7 @@ func structFixtures() []structFixture {
 				0x0d, 0x00, 0x03, 0x0b, 0x0f, 0, 0, 0, 2, // 3: map<string,list<struct>> size 2
 				0, 0, 0, 1, "a", 0x0c, 0, 0, 0, 2, //    "a": list<struct> size 2
 				0x08, 0x00, 0x01, 0, 0, 0, 1, 0x00, //      {1: i32 1}
-				0x00,                               //      {}
+				0x00,                              //      {}
 				0, 0, 0, 1, "b", 0x0c, 0, 0, 0, 0, //    "b": list<struct> []
 				0x0e, 0x00, 0x04, 0x0a, 0, 0, 0, 2, // 4: set<i64> size 2
 				0, 0, 0, 0, 0, 0, 0, 1, //    1
@@ -182,7 +182,7 @@ func structFixtures() []structFixture {
 				0x15, 0x02, // 1: i32 1
 				0xf5, 0x04, // 16 (delta 15, the largest short form): i32 2
 				0x05, 0x50, 0x06, // 40 (delta 24: long form, zigzag 80): i32 3
-				0x11, // 41 (delta 1): bool true
+				0x11,             // 41 (delta 1): bool true
 				0x05, 0x06, 0x08, // 3 (going back: long form, zigzag 6): i32 4
 				0x00),
 			desc: tStruct{{1, int32(1)}, {16, int32(2)}, {40, int32(3)}, {41, true}, {3, int32(4)}}},
@@ -219,13 +219,13 @@ func structFixtures() []structFixture {
 				0x1b, 0x02, 0x89, // 3: map size 2, key binary(8) value list(9)
 				0x01, "a", 0x2c, //    "a": list size 2 elem struct
 				0x15, 0x02, 0x00, //      {1: i32 1}
-				0x00,             //      {}
+				0x00,            //      {}
 				0x01, "b", 0x0c, //    "b": list size 0 elem struct
 				0x1a, 0x26, 0x02, 0x04, // 4: set size 2 elem i64: 1, 2 (zigzag)
 				0x19, 0x1d, uuidV, // 5: list size 1 elem uuid
 				0x19, 0x29, // 6: list size 2 elem list
 				0x15, 0x0e, //    [7]: size 1 elem i32, zigzag 14
-				0x05, //    []: size 0 elem i32
+				0x05,       //    []: size 0 elem i32
 				0x19, 0x17, // 7: list size 1 elem double
 				0x18, 0x2d, 0x44, 0x54, 0xfb, 0x21, 0x09, 0x40, //    pi (little endian)
 				0x00),
@@ -265,7 +265,7 @@ func structFixtures() []structFixture {
 			desc: tStruct{{0, "hello"}}},
 		{name: "compact/result-declared-exception", proto: Compact, firstID: 1, firstT: TypeStruct,
 			b: bs(
-				0x1c,                  // 1: GreetError {
+				0x1c,              // 1: GreetError {
 				0x18, 0x03, "bad", //   1: binary "bad"
 				0x00, // }
 				0x00),
@@ -308,7 +308,7 @@ var greetBinary = bs(
 	0x0c, 0x00, 0x06, // 6: Locale {
 	0x0b, 0x00, 0x01, 0, 0, 0, 2, "en",
 	0x0b, 0x00, 0x02, 0, 0, 0, 2, "GB",
-	0x00,                                     // }
+	0x00,                                           // }
 	0x0a, 0x00, 0x07, 0, 0, 0, 0, 0, 0, 0x03, 0xe8, // 7: deadline_ms 1000
 	0x00)
 
@@ -317,7 +317,7 @@ var greetCompact = bs(
 	0x15, 0x06, // 2: times 3 (zigzag 6)
 	0x1b, 0x01, 0x88, 0x07, "x-trace", 0x03, "abc", // 3: map size 1 binary->binary
 	0x19, 0x28, 0x02, "hi", 0x03, "yo!", // 4: list size 2 elem binary
-	0x11,                                     // 5: polite = true (in the header)
+	0x11,                                           // 5: polite = true (in the header)
 	0x1c, 0x18, 0x02, "en", 0x18, 0x02, "GB", 0x00, // 6: Locale
 	0x16, 0xd0, 0x0f, // 7: deadline_ms 1000 (zigzag 2000)
 	0x00)

@@ -63,7 +63,7 @@ var compactToType = [16]Type{
 // maxDepth <= 0; the struct at off is depth 1). Every length and count is
 // checked against the remaining bytes before use, so a huge declared size
 // fails immediately with ErrShort and never drives a long loop. It does not
-// allocate unless it returns an error.
+// allocate unless it returns an error; on error end is 0.
 func SkipStruct(p Proto, b []byte, off int, maxDepth int) (end int, err error) {
 	if off < 0 || off > len(b) {
 		return 0, wrap(cBadOffset, nil, off)
@@ -317,11 +317,7 @@ func cSkipValue(b []byte, off int, ct uint8, depth, maxDepth int) (int, *cause) 
 	}
 	switch ct {
 	case ctI16, ctI32:
-		_, n, c := uvarint32(b, off)
-		if c != nil {
-			return n, c
-		}
-		return off + n, nil
+		return skipVarint32(b, off)
 	case ctI64:
 		return skipVarint64(b, off)
 	case ctBinary:

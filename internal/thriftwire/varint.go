@@ -56,6 +56,23 @@ func uvarint32(b []byte, off int) (v uint32, n int, c *cause) {
 	panic("unreachable")
 }
 
+// skipVarint32 steps over a 32-bit varint at b[off:] without decoding it
+// and returns the offset after it (or the failing offset).
+func skipVarint32(b []byte, off int) (int, *cause) {
+	for i := 0; i < 5; i++ {
+		if off+i >= len(b) {
+			return off + i, cShortVarint
+		}
+		if x := b[off+i]; x < 0x80 {
+			if i == 4 && x > 0x0f {
+				return off + i, cVarintOverflow
+			}
+			return off + i + 1, nil
+		}
+	}
+	return off + 4, cVarintLong
+}
+
 // skipVarint64 steps over a 64-bit varint (at most 10 bytes) at b[off:] and
 // returns the offset after it (or the failing offset).
 func skipVarint64(b []byte, off int) (int, *cause) {
