@@ -305,3 +305,20 @@ func TestConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3), fs[0].GetRequestId())
 }
+
+func TestOnewayMethodsSentAsCall(t *testing.T) {
+	// The Go library writes oneway calls as CALL.
+	raw := wrap(Framed, thriftwire.Binary, 5, message(thriftwire.Binary, "Greeter:notify", MessageCall, 5, true, argsStruct(thriftwire.Binary)))
+	fs, err := decodeAll(t, raw, Config{})
+	require.NoError(t, err)
+	assert.Equal(t, api.Request, fs[0].GetStreamType())
+	for _, name := range []string{"notify", "Greeter:notify"} {
+		fs, err = decodeAll(t, raw, Config{OnewayMethods: []string{name}})
+		require.NoError(t, err)
+		assert.Equal(t, api.RequestOneWay, fs[0].GetStreamType(), name)
+		assert.Equal(t, MessageCall, fs[0].MessageType(), "the wire type is unchanged")
+	}
+	fs, err = decodeAll(t, raw, Config{OnewayMethods: []string{"Other:notify"}})
+	require.NoError(t, err)
+	assert.Equal(t, api.Request, fs[0].GetStreamType())
+}

@@ -30,6 +30,12 @@ type Config struct {
 	// The default treats it as a successful call (the RPC worked, the
 	// handler threw), so non-idempotent calls are not retried.
 	DeclaredExceptionIsFailure bool `json:"declared_exception_is_failure,omitempty"`
+	// OnewayMethods lists methods ("method" or "Service:method") whose
+	// CALL messages expect no reply. Apache Thrift's Go library (0.17)
+	// sends oneway calls as CALL, not ONEWAY; without this the proxy would
+	// wait for a reply that never comes and then answer the caller with
+	// an exception it does not read, desynchronising its connection.
+	OnewayMethods []string `json:"oneway_methods,omitempty"`
 	// MaxDepth bounds struct nesting when stepping over unframed messages.
 	MaxDepth int `json:"max_depth,omitempty"`
 	// MaxHeaders bounds the THeader info headers of one frame.
@@ -93,4 +99,15 @@ func ParseConfig(raw []byte) (Config, error) {
 	}
 	c = c.withDefaults()
 	return c, c.Validate()
+}
+
+// isOneway reports whether a CALL to name (possibly "Service:method") is
+// configured as oneway.
+func (c *Config) isOneway(name, method string) bool {
+	for _, m := range c.OnewayMethods {
+		if m == name || m == method {
+			return true
+		}
+	}
+	return false
 }

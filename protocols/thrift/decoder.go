@@ -86,6 +86,7 @@ func decodeFrame(raw []byte, k kind, cfg *Config) (*Frame, error) {
 
 	if f.isRequest() {
 		f.resolveService(cfg)
+		f.oneway = f.msgType == MessageCall && cfg.isOneway(f.name, f.method)
 		return f, nil
 	}
 	f.method = f.name

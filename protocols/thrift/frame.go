@@ -27,6 +27,7 @@ type Frame struct {
 	service string
 	method  string
 	msgType uint8
+	oneway  bool   // a CALL for a method configured as oneway
 	id      uint64 // the sequence id, as MOSN's request id
 
 	headers   []header
@@ -85,6 +86,9 @@ func (f *Frame) IsHeartbeatFrame() bool { return false }
 func (f *Frame) GetStreamType() api.StreamType {
 	switch f.msgType {
 	case MessageCall:
+		if f.oneway {
+			return api.RequestOneWay
+		}
 		return api.Request
 	case MessageOneway:
 		return api.RequestOneWay
