@@ -1,36 +1,15 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// dubbogoBinaries returns the dubbo-go v3.0.5 provider and consumer built
-// from examples/dubbogo (its own module). make test builds them and sets
-// MESHPROTO_DUBBOGO; a plain go test skips this test.
-func dubbogoBinaries(t *testing.T) (provider, consumer string) {
-	dir := os.Getenv("MESHPROTO_DUBBOGO")
-	if dir == "" {
-		t.Skip("MESHPROTO_DUBBOGO not set: run `make e2e` (builds examples/dubbogo)")
-	}
-	provider, consumer = filepath.Join(dir, "provider"), filepath.Join(dir, "consumer")
-	for _, p := range []string{provider, consumer} {
-		_, err := os.Stat(p)
-		require.NoError(t, err, "dubbo-go binary")
-	}
-	return provider, consumer
-}
 
 type dubbogoLine struct {
 	Call      int    `json:"call"`
@@ -50,40 +29,14 @@ type dubbogoLine struct {
 // provider sidecar (protocol Auto) -> dubbo-go v3 provider.
 func TestDubboGoThroughMOSN(t *testing.T) {
 	t.Parallel()
-	providerBin, consumerBin := dubbogoBinaries(t)
+	providerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "provider")
+	consumerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "consumer")
 	p := newPorts(t, 20880, 20881, 20882, 20892, 20902, 34901, 34902)
 	// The provider sidecar listens where the consumer sidecar's
 	// user-provider cluster points.
 	p[20902] = p[20882]
 
-	prov := exec.Command(providerBin, "-port", strings.TrimPrefix(p.addr(20880), "127.0.0.1:"), "-instance", "dubbogo-1", "-version", "1.0.0")
-	var provLog syncBuffer
-	prov.Stderr = &provLog
-	stdout, err := prov.StdoutPipe()
-	require.NoError(t, err)
-	prov.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, prov.Start())
-	t.Cleanup(func() {
-		_ = prov.Process.Kill()
-		_ = prov.Wait()
-		if t.Failed() {
-			t.Logf("--- dubbo-go provider log ---\n%s", tail(provLog.String(), 3000))
-		}
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "ready") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("dubbo-go provider not ready:\n%s", provLog.String())
-	}
+	startPeer(t, "dubbo-go provider", providerBin, "-port", strings.TrimPrefix(p.addr(20880), "127.0.0.1:"), "-instance", "dubbogo-1", "-version", "1.0.0")
 
 	startMOSN(t, "provider-sidecar", loadConfig(t, "configs/dubbo/provider-sidecar.json", p), p.addr(20882))
 	startMOSN(t, "consumer-sidecar", loadConfig(t, "configs/dubbo/consumer-sidecar.json", p), p.addr(20881))

@@ -7,6 +7,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -198,4 +199,53 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// startPeer runs a peer program (a provider or server from examples/) and
+// waits for the "ready" line it prints on stdout once it serves.
+func startPeer(t testing.TB, name, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("--- %s log (tail) ---\n%s", name, tail(logs.String(), 3000))
+		}
+	})
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		signalled := false
+		for sc.Scan() {
+			if !signalled && strings.HasPrefix(sc.Text(), "ready") {
+				close(ready)
+				signalled = true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s not ready after 30s:\n%s", name, tail(logs.String(), 3000))
+	}
+}
+
+// peerBinary returns $env/name, skipping the test when the variable is
+// unset (make e2e sets it after building the peers).
+func peerBinary(t *testing.T, env, name string) string {
+	dir := os.Getenv(env)
+	if dir == "" {
+		t.Skipf("%s not set: run `make e2e`, which builds the peers", env)
+	}
+	p := filepath.Join(dir, name)
+	_, err := os.Stat(p)
+	require.NoError(t, err, "peer binary")
+	return p
 }

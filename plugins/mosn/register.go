@@ -52,6 +52,14 @@ func registerExtensions() {
 		if err := xprotocol.RegisterXProtocolCodec(c.codec); err != nil {
 			log.StartLogger.Fatalf("[meshproto] register %s codec: %v", c.codec.ProtocolName(), err)
 		}
+		if k, ok := c.codec.(interface{ KindCodecs() []api.XProtocolCodec }); ok {
+			// One upstream pool per transport x protocol (see thrift.KindCodecs).
+			for _, kc := range k.KindCodecs() {
+				if err := xprotocol.RegisterXProtocolCodec(kc); err != nil {
+					log.StartLogger.Fatalf("[meshproto] register %s codec: %v", kc.ProtocolName(), err)
+				}
+			}
+		}
 		c := c
 		if err := v2.RegisterParseExtendConfig(c.extendType, func(raw json.RawMessage) error {
 			if err := c.configure(raw); err != nil {

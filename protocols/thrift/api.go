@@ -10,7 +10,8 @@ import (
 // XCodec is the codec registered with MOSN. Its zero value detects the
 // transport and protocol of every frame.
 type XCodec struct {
-	cfg atomic.Pointer[Config]
+	cfg       atomic.Pointer[Config]
+	kindPools atomic.Bool // KindCodecs were handed out for registration
 }
 
 var _ api.XProtocolCodec = (*XCodec)(nil)
@@ -20,7 +21,7 @@ func (c *XCodec) ProtocolName() api.ProtocolName { return ProtocolName }
 // NewXProtocol returns the protocol for one connection with the
 // configuration in force when it was made.
 func (c *XCodec) NewXProtocol(context.Context) api.XProtocol {
-	return &Protocol{cfg: c.config()}
+	return &Protocol{cfg: c.config(), kindPools: c.kindPools.Load()}
 }
 
 func (c *XCodec) config() Config {

@@ -16,6 +16,9 @@ import (
 // frames: each frame says its own transport and protocol.
 type Protocol struct {
 	cfg Config
+	// kindPools: send each request to its kind's upstream pool (see
+	// KindCodecs).
+	kindPools bool
 }
 
 var _ api.XProtocol = (*Protocol)(nil)
@@ -46,6 +49,9 @@ func (p *Protocol) Decode(ctx context.Context, data api.IoBuffer) (interface{}, 
 	f, err := decodeFrame(raw, k, &p.cfg)
 	if err != nil {
 		return nil, err
+	}
+	if p.kindPools && f.isRequest() {
+		chooseUpstream(ctx, f)
 	}
 	return f, nil
 }
