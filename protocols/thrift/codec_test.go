@@ -322,3 +322,33 @@ func TestOnewayMethodsSentAsCall(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, api.Request, fs[0].GetStreamType())
 }
+
+func TestRequestsChooseTheirKindsUpstreamPool(t *testing.T) {
+	c := &XCodec{}
+	kinds := c.KindCodecs()
+	require.Len(t, kinds, 6)
+	names := map[api.ProtocolName]bool{}
+	for _, k := range kinds {
+		names[k.ProtocolName()] = true
+		assert.Equal(t, api.MatchFailed, k.ProtocolMatch()([]byte{0x80, 0x01, 0, 1}), "only \"thrift\" claims Auto connections")
+		assert.Equal(t, k.ProtocolName(), k.NewXProtocol(context.Background()).Name())
+	}
+	for _, cb := range combos {
+		raw := wrap(cb.tr, cb.p, 1, message(cb.p, "greet", MessageCall, 1, cb.strict, argsStruct(cb.p)))
+		ctx := variable.NewVariableContext(context.Background())
+		v, err := c.NewXProtocol(ctx).Decode(ctx, buffer.NewIoBufferBytes(raw))
+		require.NoError(t, err)
+		require.NotNil(t, v)
+		up, err := variable.Get(ctx, types.VariableUpstreamProtocol)
+		require.NoError(t, err, cb.String())
+		assert.Equal(t, kindName(cb.tr, cb.p), up, cb.String())
+		assert.True(t, names[up.(api.ProtocolName)])
+	}
+	// Replies choose nothing: they travel on the connection they came in on.
+	ctx := variable.NewVariableContext(context.Background())
+	raw := wrap(Framed, thriftwire.Binary, 1, message(thriftwire.Binary, "greet", MessageReply, 1, true, replyStruct(thriftwire.Binary, 0)))
+	_, err := c.NewXProtocol(ctx).Decode(ctx, buffer.NewIoBufferBytes(raw))
+	require.NoError(t, err)
+	_, err = variable.Get(ctx, types.VariableUpstreamProtocol)
+	assert.Error(t, err)
+}
