@@ -51,6 +51,8 @@ def parse_args():
     p.add_argument("-n", type=int, default=1)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds")
     p.add_argument("--header", action="append", default=[], help="k=v THeader write header (repeatable)")
+    p.add_argument("--linger-ms", type=int, default=0,
+                   help="keep the connection open this long after the last call (oneway messages still in a proxy are dropped when the client closes)")
     return p.parse_args()
 
 
@@ -194,6 +196,8 @@ def main():
         if fatal:
             rc = 1
             break
+    if args.linger_ms > 0:
+        time.sleep(args.linger_ms / 1000.0)
     trans.close()
     sys.exit(rc)
 

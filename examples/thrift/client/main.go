@@ -62,6 +62,7 @@ func main() {
 	ms := flag.Int("ms", 100, "sleepMs: milliseconds")
 	n := flag.Int("n", 1, "number of sequential calls on one connection")
 	timeout := flag.Duration("timeout", 5*time.Second, "connect and socket read/write timeout")
+	linger := flag.Int("linger-ms", 0, "keep the connection open this long after the last call (oneway messages still in a proxy are dropped when the client closes)")
 	var headers headerFlags
 	flag.Var(&headers, "header", "k=v THeader write header (repeatable; only with -transport header)")
 	flag.Parse()
@@ -132,6 +133,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer trans.Close()
+	defer time.Sleep(time.Duration(*linger) * time.Millisecond) // runs before Close
 
 	tc := thrift.NewTStandardClient(proto, proto)
 	greeter := demo.NewGreeterClient(tc)
