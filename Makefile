@@ -58,13 +58,13 @@ unit:
 e2e: SHELL := /bin/bash
 e2e: build peers
 	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
-		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:)'; exit $${PIPESTATUS[0]}
+		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
 
 test: SHELL := /bin/bash
 test: vet build peers
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
 	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
-		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:)'; exit $${PIPESTATUS[0]}
+		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
 
 ## fuzz: each target for FUZZTIME; crashers land in testdata/fuzz and become regression cases.
 fuzz:
