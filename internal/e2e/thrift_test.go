@@ -136,6 +136,7 @@ func TestThriftThroughMOSN(t *testing.T) {
 				assert.Equal(t, "thrift-v2", l.Instance)
 				assert.Equal(t, "gray", l.Headers["x-tag"], "THeader headers reach the server")
 				assert.Equal(t, "t1", l.Headers["tenant"])
+				assert.Equal(t, "canary", l.Headers["x-mesh-route"], "a header added by the route is written to the wire")
 				assert.Equal(t, "thrift-v2", l.ReplyHeaders["x-served-by"], "reply headers reach the client")
 			}
 		})
