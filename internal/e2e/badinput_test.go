@@ -145,3 +145,44 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	assert.Positive(t, healthyCalls.Load())
 	assert.Zero(t, healthyErrs.Load(), "a healthy client on its own connection saw errors")
 }
+
+// TestThriftBadInputClosesOnlyThatConnection: broken Thrift to the consumer
+// sidecar while a Go client makes 300 calls on its own connection.
+func TestThriftBadInputClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
+	clients := thriftClients(t)
+	m := startThriftMesh(t)
+	done := make(chan []thriftLine, 1)
+	go func() {
+		lines, _ := clients[0].run(t, "-addr", m.consumer, "-transport", "framed", "-protocol", "binary", "-multiplex", "-method", "echo", "-name", "ok", "-n", "300")
+		done <- lines
+	}()
+	// THeader frame whose header announces one transform (zlib).
+	transforms := []byte{0, 0, 0, 14, 0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 1, 0}
+	cases := []struct {
+		name string
+		send []byte
+	}{
+		{"garbage", []byte("this is not thrift\r\n\r\n")},
+		{"length field of 2 GiB", []byte{0x7f, 0xff, 0xff, 0xff, 0x80, 0x01, 0x00, 0x01}},
+		{"negative length", []byte{0xff, 0xff, 0xff, 0xf0, 0x80, 0x01}},
+		{"binary version 2", []byte{0x80, 0x02, 0x00, 0x01, 0, 0, 0, 1, 'x'}},
+		{"THeader transforms", transforms},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", m.consumer)
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = conn.Write(tc.send)
+			require.NoError(t, err)
+			expectClosed(t, conn, 3*time.Second)
+		})
+	}
+	lines := <-done
+	require.Len(t, lines, 300)
+	for _, l := range lines {
+		require.True(t, l.OK, l.Error)
+		assert.Equal(t, "ok", l.Message)
+	}
+}
