@@ -18,6 +18,7 @@ package thrift
 import (
 	"mosn.io/api"
 
+	"github.com/meshproto/meshproto/internal/thriftwire"
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
@@ -51,27 +52,25 @@ func (t Transport) String() string {
 	return "unknown"
 }
 
-// Message types (TMessageType).
+// Message types and TApplicationException types, as thriftwire reads
+// and writes them.
 const (
-	MessageCall      uint8 = 1
-	MessageReply     uint8 = 2
-	MessageException uint8 = 3
-	MessageOneway    uint8 = 4
-)
+	MessageCall      = thriftwire.MessageCall
+	MessageReply     = thriftwire.MessageReply
+	MessageException = thriftwire.MessageException
+	MessageOneway    = thriftwire.MessageOneway
 
-// TApplicationException types.
-const (
-	ExcUnknown               int32 = 0
-	ExcUnknownMethod         int32 = 1
-	ExcInvalidMessageType    int32 = 2
-	ExcWrongMethodName       int32 = 3
-	ExcBadSequenceID         int32 = 4
-	ExcMissingResult         int32 = 5
-	ExcInternalError         int32 = 6
-	ExcProtocolError         int32 = 7
-	ExcInvalidTransform      int32 = 8
-	ExcInvalidProtocol       int32 = 9
-	ExcUnsupportedClientType int32 = 10
+	ExcUnknown               = thriftwire.ExcUnknown
+	ExcUnknownMethod         = thriftwire.ExcUnknownMethod
+	ExcInvalidMessageType    = thriftwire.ExcInvalidMessageType
+	ExcWrongMethodName       = thriftwire.ExcWrongMethodName
+	ExcBadSequenceID         = thriftwire.ExcBadSequenceID
+	ExcMissingResult         = thriftwire.ExcMissingResult
+	ExcInternalError         = thriftwire.ExcInternalError
+	ExcProtocolError         = thriftwire.ExcProtocolError
+	ExcInvalidTransform      = thriftwire.ExcInvalidTransform
+	ExcInvalidProtocol       = thriftwire.ExcInvalidProtocol
+	ExcUnsupportedClientType = thriftwire.ExcUnsupportedClientType
 )
 
 // Native statuses of a response (x-rpc-status): a reply whose result is
