@@ -252,3 +252,13 @@ func TestXCodec(t *testing.T) {
 	_, err = ParseConfig([]byte(`{"max_frame_bytes": "big"}`))
 	assert.Error(t, err)
 }
+
+func TestHijackHonoursAFiltersLocalReply(t *testing.T) {
+	p := NewProtocol(Config{})
+	req := decodeOne(t, mustRequest(t, 9, greetInvocation(), true))
+	ctx := variable.NewVariableContext(context.Background())
+	require.NoError(t, rpcmeta.SetLocalReply(ctx, &rpcmeta.LocalReply{Native: 100, HasNative: true, Message: "rate limited: greet"}))
+	res := peerResponse(t, encode(t, p.Hijack(ctx, req, p.Mapping(429))))
+	assert.Equal(t, byte(100), res.Status)
+	assert.Equal(t, "rate limited: greet", res.ErrorMessage)
+}

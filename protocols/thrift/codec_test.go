@@ -352,3 +352,13 @@ func TestRequestsChooseTheirKindsUpstreamPool(t *testing.T) {
 	_, err = variable.Get(ctx, types.VariableUpstreamProtocol)
 	assert.Error(t, err)
 }
+
+func TestHijackHonoursAFiltersLocalReply(t *testing.T) {
+	p := NewProtocol(Config{})
+	req := decodeOne(t, wrap(Header, thriftwire.Compact, 3, message(thriftwire.Compact, "Greeter:greet", MessageCall, 3, true, argsStruct(thriftwire.Compact))))
+	ctx := variable.NewVariableContext(context.Background())
+	require.NoError(t, rpcmeta.SetLocalReply(ctx, &rpcmeta.LocalReply{Native: uint32(ExcUnknownMethod), HasNative: true, Message: "denied"}))
+	out := decodeOne(t, encode(t, p.Hijack(ctx, req, p.Mapping(403))))
+	assert.Equal(t, ExcUnknownMethod, out.ApplicationExceptionType())
+	assert.Equal(t, uint64(3), out.GetRequestId())
+}

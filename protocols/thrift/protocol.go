@@ -84,7 +84,17 @@ func (p *Protocol) Hijack(ctx context.Context, request api.XFrame, excType uint3
 	if req.decodeErr != nil {
 		excType = uint32(ExcProtocolError)
 	}
-	f, err := buildException(req, int32(excType), rpcmeta.HijackMessage(ctx, req), &p.cfg)
+	msg := rpcmeta.HijackMessage(ctx, req)
+	if lr := rpcmeta.GetLocalReply(ctx); lr != nil {
+		// A filter answered the request and said with what.
+		if lr.HasNative {
+			excType = lr.Native
+		}
+		if lr.Message != "" {
+			msg = lr.Message
+		}
+	}
+	f, err := buildException(req, int32(excType), msg, &p.cfg)
 	if err != nil {
 		return nil
 	}
