@@ -93,8 +93,8 @@ func newPorts(t testing.TB, fixed ...int) ports {
 
 func (p ports) addr(fixed int) string { return fmt.Sprintf("127.0.0.1:%d", p[fixed]) }
 
-// loadConfig reads a shipped config and moves every mapped port, both in
-// "127.0.0.1:PORT" addresses and in admin "port_value" fields.
+// loadConfig reads a shipped config and moves every mapped port: in
+// "127.0.0.1:PORT" addresses, admin "port_value" and metrics sink "port".
 func loadConfig(t testing.TB, rel string, p ports) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot(), rel))
@@ -103,6 +103,7 @@ func loadConfig(t testing.TB, rel string, p ports) []byte {
 	for from, to := range p {
 		s = strings.ReplaceAll(s, fmt.Sprintf("127.0.0.1:%d", from), fmt.Sprintf("127.0.0.1:%d", to))
 		s = strings.ReplaceAll(s, fmt.Sprintf(`"port_value": %d`, from), fmt.Sprintf(`"port_value": %d`, to))
+		s = strings.ReplaceAll(s, fmt.Sprintf(`"port": %d`, from), fmt.Sprintf(`"port": %d`, to))
 	}
 	var check map[string]interface{}
 	require.NoError(t, json.Unmarshal([]byte(s), &check), "config %s", rel)

@@ -12,7 +12,11 @@ import (
 
 	"github.com/meshproto/meshproto/protocols/dubbo"
 	"github.com/meshproto/meshproto/protocols/thrift"
+	_ "github.com/meshproto/meshproto/streamfilters/accesscontrol"
+	_ "github.com/meshproto/meshproto/streamfilters/faultinject"
+	_ "github.com/meshproto/meshproto/streamfilters/headermutation"
 	_ "github.com/meshproto/meshproto/streamfilters/metadata"
+	_ "github.com/meshproto/meshproto/streamfilters/ratelimit"
 )
 
 // codec is one meshproto codec and the "extends" type that configures it

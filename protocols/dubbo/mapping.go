@@ -23,7 +23,7 @@ import (
 //
 //	404 no route               60 SERVICE_NOT_FOUND
 //	502 no healthy upstream, upstream reset or connect failure  80 SERVER_ERROR
-//	503 upstream overflow, 509 rate limited  100 SERVER_THREADPOOL_EXHAUSTED_ERROR
+//	503 upstream overflow, 429/509 rate limited  100 SERVER_THREADPOOL_EXHAUSTED_ERROR
 //	504 timeout                31 SERVER_TIMEOUT
 //	403 permission denied, 400, undecodable request  40 BAD_REQUEST
 //	anything else              80 SERVER_ERROR
@@ -53,7 +53,7 @@ func dubboStatusFor(code int) byte {
 		return StatusOK
 	case api.RouterUnavailableCode:
 		return StatusServiceNotFound
-	case api.UpstreamOverFlowCode, api.LimitExceededCode:
+	case api.UpstreamOverFlowCode, api.LimitExceededCode, http.StatusTooManyRequests:
 		return StatusThreadpoolExhausted
 	case api.TimeoutExceptionCode:
 		return StatusServerTimeout

@@ -3,6 +3,7 @@ package rpcmeta
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 
 	"mosn.io/api"
@@ -37,7 +38,7 @@ func ProxyReason(code int) string {
 		return "upstream timeout"
 	case api.PermissionDeniedCode:
 		return "permission denied"
-	case api.LimitExceededCode:
+	case api.LimitExceededCode, http.StatusTooManyRequests:
 		return "rate limited"
 	case api.CodecExceptionCode, api.UnknownCode, api.DeserialExceptionCode:
 		return "bad request"

@@ -108,6 +108,10 @@ type headerMatcher struct {
 	value   *stringMatcher
 }
 
+// KnownProtocols are the names protocols matchers accept: a typo would
+// otherwise silently never match. A new meshproto codec adds its name.
+var KnownProtocols = []string{"dubbo", "thrift"}
+
 // Matcher is a compiled Config.
 type Matcher struct {
 	service, method *stringMatcher
@@ -142,6 +146,11 @@ func Compile(path string, c Config) (*Matcher, error) {
 			}
 		}
 		m.headers = append(m.headers, hm)
+	}
+	for i, proto := range c.Protocols {
+		if !contains(KnownProtocols, proto) {
+			return nil, fmt.Errorf("%s.protocols[%d] %q: want one of %v", path, i, proto, KnownProtocols)
+		}
 	}
 	for i, s := range c.SourceIPs {
 		p, err := parsePrefix(s)

@@ -82,6 +82,7 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{`{"headers": [{"exact": "x"}]}`, "rules[0].match.headers[0].name: missing"},
 		{`{"headers": [{"name": "a"}]}`, "rules[0].match.headers[0]: want exactly one"},
 		{`{"source_ips": ["300.1.1.1"]}`, `rules[0].match.source_ips[0] "300.1.1.1"`},
+		{`{"protocols": ["dubo"]}`, `rules[0].match.protocols[0] "dubo"`},
 	}
 	for _, tc := range cases {
 		var c Config
