@@ -6,6 +6,7 @@ require (
 	github.com/apache/dubbo-go-hessian2 v1.10.2
 	github.com/dubbogo/gost v1.11.16
 	github.com/envoyproxy/go-control-plane v0.10.0
+	github.com/prometheus/common v0.15.0
 	github.com/stretchr/testify v1.8.0
 	github.com/urfave/cli v1.22.1
 	mosn.io/api v1.3.0
@@ -51,7 +52,6 @@ require (
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/prometheus/client_golang v1.9.0 // indirect
 	github.com/prometheus/client_model v0.2.0 // indirect
-	github.com/prometheus/common v0.15.0 // indirect
 	github.com/prometheus/procfs v0.2.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20200313005456-10cdbea86bc0 // indirect
 	github.com/russross/blackfriday/v2 v2.0.1 // indirect

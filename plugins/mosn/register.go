@@ -16,6 +16,7 @@ import (
 	_ "github.com/meshproto/meshproto/streamfilters/faultinject"
 	_ "github.com/meshproto/meshproto/streamfilters/headermutation"
 	_ "github.com/meshproto/meshproto/streamfilters/metadata"
+	_ "github.com/meshproto/meshproto/streamfilters/metrics"
 	_ "github.com/meshproto/meshproto/streamfilters/ratelimit"
 )
 
