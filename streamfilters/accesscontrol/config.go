@@ -1,9 +1,8 @@
 package accesscontrol
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
+	"github.com/meshproto/meshproto/streamfilters/internal/filterconf"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
 	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
@@ -72,15 +71,9 @@ type policy struct {
 // parseConfig reads the filter's JSON config map as MOSN hands it over.
 // It compiles everything but the MOSN metrics (see newCounters).
 func parseConfig(conf map[string]interface{}) (*policy, error) {
-	raw, err := json.Marshal(conf)
-	if err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
-	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
+	if err := filterconf.Decode(FilterName, conf, &c); err != nil {
+		return nil, err
 	}
 	setDefaults(&c)
 	p, err := compile(c)

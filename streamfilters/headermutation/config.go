@@ -1,8 +1,8 @@
 package headermutation
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/meshproto/meshproto/streamfilters/internal/filterconf"
 	"sort"
 	"strings"
 
@@ -103,17 +103,12 @@ var fieldNames = map[string]field{
 
 // parseConfig reads the filter's JSON config map as MOSN hands it over.
 func parseConfig(conf map[string]interface{}) (*config, error) {
-	raw, err := json.Marshal(conf)
-	if err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
-	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
+	if err := filterconf.Decode(FilterName, conf, &c); err != nil {
+		return nil, err
 	}
 	out := &config{}
+	var err error
 	if out.request, err = compileRules("request", c.Request); err != nil {
 		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
 	}

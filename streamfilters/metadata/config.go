@@ -3,6 +3,7 @@ package metadata
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/meshproto/meshproto/streamfilters/internal/filterconf"
 	"strings"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
@@ -159,15 +160,9 @@ func (t template) render(req rpcmeta.Request) string {
 
 // parseConfig reads the filter's JSON config map as MOSN hands it over.
 func parseConfig(conf map[string]interface{}) (parsedConfig, error) {
-	raw, err := json.Marshal(conf)
-	if err != nil {
-		return parsedConfig{}, fmt.Errorf("%s: config: %w", FilterName, err)
-	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return parsedConfig{}, fmt.Errorf("%s: config: %w", FilterName, err)
+	if err := filterconf.Decode(FilterName, conf, &c); err != nil {
+		return parsedConfig{}, err
 	}
 	switch c.Timeout {
 	case "":

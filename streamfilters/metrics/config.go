@@ -1,10 +1,9 @@
 package metrics
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/meshproto/meshproto/streamfilters/internal/filterconf"
 	"math"
-	"strings"
 )
 
 // Config of the meshproto_metrics filter:
@@ -54,15 +53,9 @@ type parsedConfig struct {
 
 // parseConfig reads the filter's JSON config map as MOSN hands it over.
 func parseConfig(conf map[string]interface{}) (parsedConfig, error) {
-	raw, err := json.Marshal(conf)
-	if err != nil {
-		return parsedConfig{}, fmt.Errorf("%s: config: %w", FilterName, err)
-	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return parsedConfig{}, fmt.Errorf("%s: config: %w", FilterName, err)
+	if err := filterconf.Decode(FilterName, conf, &c); err != nil {
+		return parsedConfig{}, err
 	}
 	out := parsedConfig{maxSeries: DefaultMaxSeries}
 	if c.MaxSeries != nil {

@@ -1,8 +1,8 @@
 package ratelimit
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/meshproto/meshproto/streamfilters/internal/filterconf"
 	"math"
 	"strings"
 
@@ -85,15 +85,9 @@ const (
 
 // parseConfig reads the filter's JSON config map as MOSN hands it over.
 func parseConfig(conf map[string]interface{}) ([]*rule, error) {
-	raw, err := json.Marshal(conf)
-	if err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
-	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: config: %w", FilterName, err)
+	if err := filterconf.Decode(FilterName, conf, &c); err != nil {
+		return nil, err
 	}
 	setDefaults(&c)
 	rules, err := compile(c)
