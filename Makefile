@@ -8,7 +8,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 FUZZTIME  ?= 30s
 
-.PHONY: all build examples dubbogo thrift peers test unit e2e fuzz demo vet fmt clean help
+.PHONY: all build examples dubbogo thrift peers plugins plugin-check test unit e2e fuzz demo vet fmt clean help
 
 all: build
 
@@ -17,6 +17,8 @@ help:
 	@echo "make test     vet, unit tests, fuzz seed corpora, end-to-end tests (builds first)"
 	@echo "make e2e      only the end-to-end tests through build/mosn"
 	@echo "make peers    the dubbo-go v3 and Thrift peers (their own Go modules) into build/"
+	@echo "make plugins  build/mosn-host (no meshproto inside) and every codec/filter as build/plugins/*.so"
+	@echo "make plugin-check  compare each .so with build/mosn-host (MOSN=path to check another binary)"
 	@echo "make fuzz     run every fuzz target for FUZZTIME (default 30s) each"
 	@echo "make demo     build, start providers + sidecars, run the consumer, stop all"
 	@echo "make clean    remove build/"
@@ -29,6 +31,25 @@ examples:
 	$(GO) build -o $(BUILD)/dubbo-provider ./examples/dubbo/provider
 	$(GO) build -o $(BUILD)/dubbo-consumer ./examples/dubbo/consumer
 
+## plugins: the plugin host and every codec and filter as a Go plugin, from
+## this go.mod with the same toolchain and flags (a .so loads only into a MOSN
+## built that way). Each .so carries the version in its name; the unversioned
+## symlink is what configs/plugin refers to.
+PLUGINS := codec-dubbo codec-thrift filter-metadata filter-access filter-fault filter-headers filter-metrics filter-ratelimit
+MOSN ?= $(BUILD)/mosn-host
+
+plugins:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BUILD)/mosn-host ./plugins/mosn-host
+	@mkdir -p $(BUILD)/plugins
+	@for p in $(PLUGINS); do \
+		echo "go build -buildmode=plugin -o $(BUILD)/plugins/meshproto-$$p-$(VERSION).so ./plugins/$$p"; \
+		$(GO) build -buildmode=plugin -o $(BUILD)/plugins/meshproto-$$p-$(VERSION).so ./plugins/$$p || exit 1; \
+		ln -sf meshproto-$$p-$(VERSION).so $(BUILD)/plugins/meshproto-$$p.so; \
+	done
+
+plugin-check:
+	$(GO) run ./plugins/plugincheck -mosn $(MOSN) $(BUILD)/plugins/meshproto-*-$(VERSION).so
+
 ## dubbogo, thrift: the dubbo-go v3 and Apache Thrift peers live in their own
 ## modules (examples/dubbogo, examples/thrift) so that their dependencies never
 ## enter the graph MOSN is built from.
@@ -40,7 +61,7 @@ thrift:
 
 peers: dubbogo thrift
 
-PEER_ENV = MESHPROTO_MOSN=$(BUILD)/mosn MESHPROTO_DUBBOGO=$(BUILD)/dubbogo MESHPROTO_THRIFT=$(BUILD)/thrift
+PEER_ENV = MESHPROTO_MOSN=$(BUILD)/mosn MESHPROTO_DUBBOGO=$(BUILD)/dubbogo MESHPROTO_THRIFT=$(BUILD)/thrift MESHPROTO_PLUGINS=$(BUILD)/plugins
 
 vet:
 	$(GO) vet ./...
@@ -56,12 +77,12 @@ unit:
 
 ## e2e: the real build/mosn between real peers on loopback.
 e2e: SHELL := /bin/bash
-e2e: build peers
+e2e: build peers plugins
 	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
 		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
 
 test: SHELL := /bin/bash
-test: vet build peers
+test: vet build peers plugins
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
 	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
 		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}

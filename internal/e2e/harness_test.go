@@ -139,11 +139,17 @@ func (s *syncBuffer) String() string {
 // waitFor accepts connections.
 func startMOSN(t testing.TB, name string, cfg []byte, waitFor ...string) *mosnProc {
 	t.Helper()
+	return startMOSNBinary(t, mosnBinary, name, cfg, waitFor...)
+}
+
+// startMOSNBinary is startMOSN with another MOSN binary (the plugin host).
+func startMOSNBinary(t testing.TB, binary, name string, cfg []byte, waitFor ...string) *mosnProc {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, name+".json")
 	require.NoError(t, os.WriteFile(path, cfg, 0o644))
 	p := &mosnProc{name: name, log: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(mosnBinary, "start", "-c", path)
+	p.cmd = exec.Command(binary, "start", "-c", path)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

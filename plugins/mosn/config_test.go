@@ -11,6 +11,7 @@ import (
 	"mosn.io/api"
 	v2 "mosn.io/mosn/pkg/config/v2"
 
+	"github.com/meshproto/meshproto/internal/mosnapp"
 	"github.com/meshproto/meshproto/protocols/dubbo"
 	"github.com/meshproto/meshproto/protocols/thrift"
 )
@@ -64,7 +65,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 }
 
 func TestVersionLineNamesMOSNAndGo(t *testing.T) {
-	line := versionLine()
+	line := mosnapp.VersionLine(mosnapp.Options{Name: "meshproto"})
 	assert.Contains(t, line, "meshproto")
 	assert.Contains(t, line, "go1.")
 }

@@ -8,7 +8,6 @@ import (
 	v2 "mosn.io/mosn/pkg/config/v2"
 	"mosn.io/mosn/pkg/log"
 	"mosn.io/mosn/pkg/protocol/xprotocol"
-	xstream "mosn.io/mosn/pkg/stream/xprotocol"
 
 	"github.com/meshproto/meshproto/protocols/dubbo"
 	"github.com/meshproto/meshproto/protocols/thrift"
@@ -48,11 +47,10 @@ func codecs() []codec {
 	}
 }
 
-// registerExtensions wires MOSN's xprotocol stream layer and registers the
-// meshproto codecs. MOSN's own dubbo codec is not registered: it has the
-// same protocol name.
+// registerExtensions registers the meshproto codecs (the stream filters
+// register themselves when imported). MOSN's own dubbo codec is not
+// registered: it has the same protocol name.
 func registerExtensions() {
-	xprotocol.RegisterXProtocolAction(xstream.NewConnPool, xstream.NewStreamFactory, nil)
 	for _, c := range codecs() {
 		if err := xprotocol.RegisterXProtocolCodec(c.codec); err != nil {
 			log.StartLogger.Fatalf("[meshproto] register %s codec: %v", c.codec.ProtocolName(), err)

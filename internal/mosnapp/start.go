@@ -1,4 +1,4 @@
-package main
+package mosnapp
 
 import (
 	"fmt"
@@ -15,8 +15,10 @@ import (
 	"mosn.io/mosn/pkg/log"
 	"mosn.io/mosn/pkg/metrics"
 	"mosn.io/mosn/pkg/mosn"
+	"mosn.io/mosn/pkg/protocol/xprotocol"
 	"mosn.io/mosn/pkg/server"
 	"mosn.io/mosn/pkg/stagemanager"
+	xstream "mosn.io/mosn/pkg/stream/xprotocol"
 	"mosn.io/pkg/buffer"
 )
 
@@ -37,25 +39,28 @@ var startFlags = []cli.Flag{
 	cli.StringFlag{Name: "pod-ip, pi", EnvVar: "POD_IP"},
 }
 
-func startCommand() cli.Command {
-	return cli.Command{Name: "start", Usage: "start the proxy", Flags: startFlags, Action: start}
-}
-
 var logLevels = map[string]string{
 	"trace": "TRACE", "debug": "DEBUG", "info": "INFO", "warning": "WARN",
 	"error": "ERROR", "critical": "FATAL", "off": "OFF",
 }
 
 // start runs MOSN's stages: parameters, init, pre-start, start. Stock
-// MOSN's main does the same; the differences are the registrations in
-// register.go and the version reporting.
-func start(c *cli.Context) error {
+// MOSN's main does the same; the differences are the registrations and the
+// version reporting.
+func start(c *cli.Context, o Options) error {
 	if _, err := os.Stat(c.String("config")); err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
 	app := mosn.NewMosn()
 	stm := stagemanager.InitStageManager(c, c.String("config"), app)
-	stm.AppendParamsParsedStage(func(*cli.Context) { registerExtensions() })
+	stm.AppendParamsParsedStage(func(*cli.Context) {
+		// The xprotocol stream layer first: codecs, static or from a
+		// plugin's LoadCodec, register into it.
+		xprotocol.RegisterXProtocolAction(xstream.NewConnPool, xstream.NewStreamFactory, nil)
+		if o.Register != nil {
+			o.Register()
+		}
+	})
 	stm.AppendParamsParsedStage(func(c *cli.Context) { applyFlags(c) })
 	stm.AppendInitStage(func(cfg *v2.MOSNConfig) {
 		server.SetDrainTime(time.Duration(c.Int("drain-time-s")) * time.Second)
@@ -63,9 +68,9 @@ func start(c *cli.Context) error {
 	})
 	stm.AppendInitStage(mosn.DefaultInitStage)
 	stm.AppendInitStage(func(*v2.MOSNConfig) {
-		metrics.SetVersion(Version)
+		metrics.SetVersion(o.Version)
 		metrics.SetGoVersion(runtime.Version())
-		admin.SetVersion(versionLine())
+		admin.SetVersion(VersionLine(o))
 	})
 	stm.AppendPreStartStage(mosn.DefaultPreStartStage)
 	stm.AppendStartStage(mosn.DefaultStartStage)

@@ -1,4 +1,4 @@
-package main
+package mosnapp
 
 // The blank imports below register the parts of stock MOSN v1.3.0 that
 // meshproto users rely on. Each one registers itself in an init function.

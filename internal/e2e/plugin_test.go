@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshproto/meshproto/internal/dubbopeer"
+)
+
+// TestPluginsOnly runs build/mosn-host, which has nothing of meshproto
+// compiled in, with configs/plugin/sidecar.json: both codecs and three
+// stream filters come from the .so files `make plugins` built.
+func TestPluginsOnly(t *testing.T) {
+	t.Parallel()
+	host := peerBinary(t, "MESHPROTO_PLUGINS", "../mosn-host")
+	pluginDir := filepath.Dir(peerBinary(t, "MESHPROTO_PLUGINS", "meshproto-codec-dubbo.so"))
+	clients := thriftClients(t)
+	server := peerBinary(t, "MESHPROTO_THRIFT", "server")
+
+	p := newPorts(t, 20880, 20881, 20890, 9090, 9091, 9190, 34931)
+	v1 := &provider{instance: "provider-v1", version: "1.0.0", addr: p.addr(20880)}
+	v2 := &provider{instance: "provider-v2", version: "2.0.0", addr: p.addr(20890)}
+	for _, pr := range []*provider{v1, v2} {
+		pr.start(t)
+		t.Cleanup(pr.stop)
+	}
+	startPeer(t, "thrift-v1", server, "-addr", p.addr(9090), "-transport", "header", "-multiplex", "-instance", "thrift-v1")
+	startPeer(t, "thrift-v2", server, "-addr", p.addr(9190), "-transport", "header", "-multiplex", "-instance", "thrift-v2")
+
+	cfg := loadConfig(t, "configs/plugin/sidecar.json", p)
+	cfg = []byte(strings.ReplaceAll(string(cfg), `"build/plugins/`, `"`+pluginDir+`/`))
+	proc := startMOSNBinary(t, host, "mosn-host", cfg, p.addr(20881), p.addr(9091))
+	require.Contains(t, proc.log.String(), "load go plugin codec succeed")
+
+	t.Run("dubbo routed by codec and filters from plugins", func(t *testing.T) {
+		c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), p.addr(20881))
+		require.NoError(t, err)
+		defer c.Close()
+		res := call(t, c, greetingService, "greet", []interface{}{"a"}, nil)
+		require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+		assert.Equal(t, "provider-v1", res.Attachments["instance"])
+		assert.Equal(t, "plugin", res.Attachments["seen-x-loaded-from"], "header mutation filter from a .so")
+		res = call(t, c, greetingService, "greet", []interface{}{"a"}, map[string]string{"x-tag": "gray"})
+		assert.Equal(t, "provider-v2", res.Attachments["instance"], "by attachment")
+		res = call(t, c, greetingService, "echo", []interface{}{"e"}, nil)
+		assert.Equal(t, "provider-v2", res.Attachments["instance"], "by method")
+		res = call(t, c, orderService, "place", []interface{}{"b"}, nil)
+		assert.Equal(t, byte(40), res.Status, "access control filter from a .so")
+		assert.Contains(t, res.ErrorMessage, "no-orders")
+	})
+	for _, c := range clients {
+		c := c
+		t.Run("thrift/"+c.name+" routed by codec and filters from plugins", func(t *testing.T) {
+			run := func(args ...string) []thriftLine {
+				lines, _ := c.run(t, append([]string{"-addr", p.addr(9091), "-transport", "header", "-protocol", "compact", "-multiplex"}, args...)...)
+				require.Len(t, lines, 1)
+				return lines
+			}
+			l := run("-method", "greet", "-name", "p")
+			require.True(t, l[0].OK, l[0].Error)
+			assert.Equal(t, "thrift-v1", l[0].Instance)
+			assert.Equal(t, "plugin", l[0].Headers["x-loaded-from"])
+			l = run("-method", "greet", "-name", "p", "-header", "x-tag=gray")
+			assert.Equal(t, "thrift-v2", l[0].Instance, "by header")
+			l = run("-method", "echo", "-name", "p")
+			assert.Equal(t, "thrift-v2", l[0].ReplyHeaders["x-served-by"], "by method")
+			l = run("-service", "Calculator", "-method", "add", "-a", "1", "-b", "2")
+			assert.Equal(t, "thrift-v2", l[0].ReplyHeaders["x-served-by"], "by service")
+			l = run("-service", "Calculator", "-method", "divide", "-a", "1", "-b", "2")
+			assert.Equal(t, "TApplicationException", l[0].Exception)
+			assert.Equal(t, 1, l[0].AppExcType)
+		})
+	}
+}

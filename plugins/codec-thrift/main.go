@@ -1,0 +1,27 @@
+// Command codec-thrift is the Thrift codec as a Go plugin for a MOSN built
+// from this module (see plugins/mosn-host): MOSN loads it from
+// "third_part_codec" and calls LoadCodec.
+package main
+
+import (
+	"mosn.io/api"
+	"mosn.io/mosn/pkg/log"
+	"mosn.io/mosn/pkg/protocol/xprotocol"
+
+	"github.com/meshproto/meshproto/protocols/thrift"
+)
+
+// LoadCodec is the symbol MOSN looks up (loader_func_name). It also
+// registers the per-kind upstream codecs (see thrift.XCodec.KindCodecs),
+// which MOSN would not know to load.
+func LoadCodec() api.XProtocolCodec {
+	c := &thrift.XCodec{}
+	for _, k := range c.KindCodecs() {
+		if err := xprotocol.RegisterXProtocolCodec(k); err != nil {
+			log.StartLogger.Errorf("[meshproto] register %s codec: %v", k.ProtocolName(), err)
+		}
+	}
+	return c
+}
+
+func main() {}
