@@ -40,6 +40,7 @@ MOSN ?= $(BUILD)/mosn-host
 
 plugins:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BUILD)/mosn-host ./plugins/mosn-host
+	$(GO) build -o $(BUILD)/plugincheck ./plugins/plugincheck
 	@mkdir -p $(BUILD)/plugins
 	@for p in $(PLUGINS); do \
 		echo "go build -buildmode=plugin -o $(BUILD)/plugins/meshproto-$$p-$(VERSION).so ./plugins/$$p"; \

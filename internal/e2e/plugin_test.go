@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,4 +79,58 @@ func TestPluginsOnly(t *testing.T) {
 			assert.Equal(t, 1, l[0].AppExcType)
 		})
 	}
+}
+
+// TestMismatchedPluginIsReported builds the metadata filter plugin from a
+// copy of this repository in another directory. Without -trimpath source
+// paths are part of every compiled package, so it does not match the
+// plugins built here: plugincheck must name the difference, and the plugin
+// host must refuse to start with a clear message, not a stack dump.
+func TestMismatchedPluginIsReported(t *testing.T) {
+	t.Parallel()
+	host := peerBinary(t, "MESHPROTO_PLUGINS", "../mosn-host")
+	check := peerBinary(t, "MESHPROTO_PLUGINS", "../plugincheck")
+	good := peerBinary(t, "MESHPROTO_PLUGINS", "meshproto-filter-metadata.so")
+
+	src := t.TempDir()
+	archive := exec.Command("sh", "-c", "git -C \"$0\" archive HEAD | tar -x -C \"$1\"", repoRoot(), src)
+	out, err := archive.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	bad := filepath.Join(t.TempDir(), "meshproto-filter-metadata-elsewhere.so")
+	build := exec.Command("go", "build", "-buildmode=plugin", "-o", bad, "./plugins/filter-metadata")
+	build.Dir = src
+	out, err = build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	t.Run("plugincheck names the difference", func(t *testing.T) {
+		out, err := exec.Command(check, "-mosn", host, good, bad).CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%s", out)
+		assert.Equal(t, 1, exit.ExitCode())
+		assert.Contains(t, string(out), "OK  meshproto-filter-metadata.so")
+		assert.Contains(t, string(out), "MISMATCH meshproto-filter-metadata-elsewhere.so")
+		assert.Contains(t, string(out), "main module directory")
+	})
+	t.Run("the plugin host refuses it with a clear message", func(t *testing.T) {
+		p := newPorts(t, 20881, 34931)
+		cfg := fmt.Sprintf(`{"servers": [{"default_log_path": "stdout", "listeners": [{"name": "l", "address": "%s", "bind_port": true,
+			"filter_chains": [{"filters": [{"type": "proxy", "config": {"downstream_protocol": "Auto", "router_config_name": "r"}}]}],
+			"stream_filters": [{"type": "meshproto_metadata", "go_plugin_config": {"so_path": %q}, "config": {}}]}]}]}`, p.addr(20881), bad)
+		path := filepath.Join(t.TempDir(), "bad.json")
+		require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
+		cmd := exec.Command(host, "start", "-c", path)
+		done := make(chan struct{})
+		var out []byte
+		go func() { out, _ = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatal("mosn-host did not refuse the mismatched plugin")
+		}
+		assert.NotZero(t, cmd.ProcessState.ExitCode())
+		assert.Contains(t, string(out), "plugins cannot load into this binary")
+		assert.Contains(t, string(out), "main module directory")
+		assert.NotContains(t, string(out), "goroutine ", "no stack dump")
+	})
 }

@@ -51,6 +51,9 @@ func start(c *cli.Context, o Options) error {
 	if _, err := os.Stat(c.String("config")); err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
+	if err := checkPlugins(c.String("config")); err != nil {
+		return err
+	}
 	app := mosn.NewMosn()
 	stm := stagemanager.InitStageManager(c, c.String("config"), app)
 	stm.AppendParamsParsedStage(func(*cli.Context) {
