@@ -56,6 +56,20 @@ func TestPluginsOnly(t *testing.T) {
 		assert.Equal(t, byte(40), res.Status, "access control filter from a .so")
 		assert.Contains(t, res.ErrorMessage, "no-orders")
 	})
+	t.Run("plugin codec reads its extends config", func(t *testing.T) {
+		// configs/plugin sets max_frame_bytes 64 KiB: a 100 KB call closes
+		// that connection.
+		c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), p.addr(20881))
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{Service: greetingService, Method: "greet", Version: "1.0.0", Args: []interface{}{strings.Repeat("x", 100_000)}})
+		require.Error(t, err)
+		select {
+		case <-c.Done():
+		case <-time.After(3 * time.Second):
+			t.Fatal("connection still open")
+		}
+	})
 	for _, c := range clients {
 		c := c
 		t.Run("thrift/"+c.name+" routed by codec and filters from plugins", func(t *testing.T) {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"mosn.io/api"
+	v2 "mosn.io/mosn/pkg/config/v2"
 	"mosn.io/mosn/pkg/log"
 	"mosn.io/mosn/pkg/protocol/xprotocol"
 
@@ -13,9 +14,13 @@ import (
 
 // LoadCodec is the symbol MOSN looks up (loader_func_name). It also
 // registers the per-kind upstream codecs (see thrift.XCodec.KindCodecs),
-// which MOSN would not know to load.
+// which MOSN would not know to load, and the codec's options ("extends",
+// read after codecs are loaded).
 func LoadCodec() api.XProtocolCodec {
 	c := &thrift.XCodec{}
+	if err := v2.RegisterParseExtendConfig(thrift.ExtendType, c.ConfigureJSON); err != nil {
+		log.StartLogger.Errorf("[meshproto] register %s config: %v", thrift.ExtendType, err)
+	}
 	for _, k := range c.KindCodecs() {
 		if err := xprotocol.RegisterXProtocolCodec(k); err != nil {
 			log.StartLogger.Errorf("[meshproto] register %s codec: %v", k.ProtocolName(), err)

@@ -19,31 +19,23 @@ import (
 	_ "github.com/meshproto/meshproto/streamfilters/ratelimit"
 )
 
-// codec is one meshproto codec and the "extends" type that configures it
-// ({"type": "meshproto_dubbo", "config": {...}}).
-type codec struct {
-	codec      api.XProtocolCodec
-	extendType string
-	configure  func(json.RawMessage) error
+// configurable is a meshproto codec whose options come from MOSN's
+// "extends" section ({"type": "meshproto_dubbo", "config": {...}}).
+type configurable interface {
+	api.XProtocolCodec
+	ConfigureJSON(json.RawMessage) error
 }
 
-func codecs() []codec {
-	d, t := &dubbo.XCodec{}, &thrift.XCodec{}
-	return []codec{
-		{d, "meshproto_dubbo", func(raw json.RawMessage) error {
-			cfg, err := dubbo.ParseConfig(raw)
-			if err != nil {
-				return err
-			}
-			return d.Configure(cfg)
-		}},
-		{t, "meshproto_thrift", func(raw json.RawMessage) error {
-			cfg, err := thrift.ParseConfig(raw)
-			if err != nil {
-				return err
-			}
-			return t.Configure(cfg)
-		}},
+func codecs() []struct {
+	codec      configurable
+	extendType string
+} {
+	return []struct {
+		codec      configurable
+		extendType string
+	}{
+		{&dubbo.XCodec{}, dubbo.ExtendType},
+		{&thrift.XCodec{}, thrift.ExtendType},
 	}
 }
 
@@ -65,7 +57,7 @@ func registerExtensions() {
 		}
 		c := c
 		if err := v2.RegisterParseExtendConfig(c.extendType, func(raw json.RawMessage) error {
-			if err := c.configure(raw); err != nil {
+			if err := c.codec.ConfigureJSON(raw); err != nil {
 				return fmt.Errorf("%s: %w", c.extendType, err)
 			}
 			log.StartLogger.Infof("[meshproto] %s configured: %s", c.extendType, raw)

@@ -2,6 +2,7 @@ package dubbo
 
 import (
 	"context"
+	"encoding/json"
 	"sync/atomic"
 
 	"mosn.io/api"
@@ -47,3 +48,17 @@ func (c *XCodec) Configure(cfg Config) error {
 // newBodyBuffer wraps a frame's body for MOSN. The wrapper owns no pooled
 // memory, so MOSN returning it to its pool never recycles the frame's bytes.
 func newBodyBuffer(raw []byte) api.IoBuffer { return buffer.NewIoBufferBytes(raw[HeaderLen:]) }
+
+// ExtendType is the MOSN "extends" type that configures this codec:
+// {"type": "meshproto_dubbo", "config": {...}}.
+const ExtendType = "meshproto_dubbo"
+
+// ConfigureJSON parses an "extends" config and applies it; it is what both
+// the meshproto MOSN binary and the Go plugin register for ExtendType.
+func (c *XCodec) ConfigureJSON(raw json.RawMessage) error {
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return err
+	}
+	return c.Configure(cfg)
+}

@@ -2,6 +2,7 @@ package thrift
 
 import (
 	"context"
+	"encoding/json"
 	"sync/atomic"
 
 	"mosn.io/api"
@@ -45,4 +46,18 @@ func (c *XCodec) Configure(cfg Config) error {
 	}
 	c.cfg.Store(&cfg)
 	return nil
+}
+
+// ExtendType is the MOSN "extends" type that configures this codec:
+// {"type": "meshproto_thrift", "config": {...}}.
+const ExtendType = "meshproto_thrift"
+
+// ConfigureJSON parses an "extends" config and applies it; it is what both
+// the meshproto MOSN binary and the Go plugin register for ExtendType.
+func (c *XCodec) ConfigureJSON(raw json.RawMessage) error {
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return err
+	}
+	return c.Configure(cfg)
 }
