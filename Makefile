@@ -8,7 +8,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 FUZZTIME  ?= 30s
 
-.PHONY: all build examples dubbogo thrift peers plugins plugin-check test unit e2e fuzz demo vet fmt clean help
+.PHONY: all build examples dubbogo thrift peers plugins plugin-check test unit e2e soak fuzz demo vet fmt clean help
 
 all: build
 
@@ -20,6 +20,7 @@ help:
 	@echo "make plugins  build/mosn-host (no meshproto inside) and every codec/filter as build/plugins/*.so"
 	@echo "make plugin-check  compare each .so with build/mosn-host (MOSN=path to check another binary)"
 	@echo "make fuzz     run every fuzz target for FUZZTIME (default 30s) each"
+	@echo "make soak     correlation soak through the sidecars for SOAK (default 60s)"
 	@echo "make demo     build, start providers + sidecars, run the consumer, stop all"
 	@echo "make clean    remove build/"
 
@@ -87,6 +88,14 @@ test: vet build peers plugins
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
 	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
 		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
+
+## soak: many clients, many calls in flight, distinct payloads, every response
+## checked against its request, MOSN's RSS and goroutines watched (loopback only).
+SOAK ?= 60s
+soak: SHELL := /bin/bash
+soak: build
+	MESHPROTO_SOAK=$(SOAK) MESHPROTO_MOSN=$(BUILD)/mosn $(GO) test -count=1 -v -timeout 30m -run Soak ./internal/e2e/ 2>&1 | \
+		grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
 
 ## fuzz: each target for FUZZTIME; crashers land in testdata/fuzz and become regression cases.
 fuzz:

@@ -6,6 +6,9 @@ package mosnapp
 // by the module proxy, or need cgo libraries), and MOSN's own dubbo codec and
 // dubbo_stream filter (they would clash with meshproto's "dubbo").
 import (
+	// pprof on MOSN's debug port ("pprof": {"debug": true}), as stock MOSN has.
+	_ "net/http/pprof"
+
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "mosn.io/mosn/istio/istio1106"
 	_ "mosn.io/mosn/istio/istio1106/filter/stream/stats"
