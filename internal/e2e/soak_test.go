@@ -188,3 +188,40 @@ func TestSoakDubboCorrelation(t *testing.T) {
 	assert.LessOrEqual(t, after, before+10, "goroutines back to where they started")
 	assert.LessOrEqual(t, pool, 256*runtime.NumCPU(), "MOSN's worker pool stays within its bound")
 }
+
+// TestSoakThriftCorrelation: Go client processes with distinct payloads,
+// over every transport x protocol at once, through the Thrift sidecars
+// (shared, per-kind multiplexed upstream connections) for MESHPROTO_SOAK.
+func TestSoakThriftCorrelation(t *testing.T) {
+	d := soakDuration(t)
+	clients := thriftClients(t)
+	m := startThriftMesh(t)
+	kinds := [][2]string{{"framed", "binary"}, {"framed", "compact"}, {"buffered", "binary"}, {"buffered", "compact"}, {"header", "binary"}, {"header", "compact"}}
+	var calls, bad atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			k := kinds[i%len(kinds)]
+			for round := 0; time.Now().Before(deadline); round++ {
+				name := fmt.Sprintf("p%d-r%d-%s", i, round, strings.Repeat("z", i*37%500))
+				lines, err := clients[0].run(t, "-addr", m.consumer, "-transport", k[0], "-protocol", k[1], "-multiplex", "-method", "echo", "-name", name, "-n", "500")
+				calls.Add(int64(len(lines)))
+				if err != nil || len(lines) != 500 {
+					bad.Add(int64(500 - len(lines)))
+				}
+				for _, l := range lines {
+					if !l.OK || l.Message != name {
+						bad.Add(1)
+					}
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	t.Logf("thrift soak %v: %d calls (%.0f/s) over 6 transport x protocol kinds, %d wrong or lost", d, calls.Load(), float64(calls.Load())/d.Seconds(), bad.Load())
+	assert.Zero(t, bad.Load())
+	assert.Positive(t, calls.Load())
+}
