@@ -6,9 +6,14 @@ require (
 	github.com/apache/dubbo-go-hessian2 v1.10.2
 	github.com/dubbogo/gost v1.11.16
 	github.com/envoyproxy/go-control-plane v0.10.0
+	github.com/ghodss/yaml v1.0.0
+	github.com/gogo/protobuf v1.3.2
 	github.com/prometheus/common v0.15.0
 	github.com/stretchr/testify v1.8.0
 	github.com/urfave/cli v1.22.1
+	google.golang.org/grpc v1.38.0
+	google.golang.org/protobuf v1.27.1
+	istio.io/api v0.0.0-20211103171850-665ed2b92d52
 	mosn.io/api v1.3.0
 	mosn.io/mosn v1.3.0
 	mosn.io/pkg v1.3.0
@@ -29,9 +34,7 @@ require (
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/dchest/siphash v1.2.1 // indirect
 	github.com/envoyproxy/protoc-gen-validate v0.1.0 // indirect
-	github.com/ghodss/yaml v1.0.0 // indirect
 	github.com/go-ole/go-ole v1.2.4 // indirect
-	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/mock v1.6.0 // indirect
 	github.com/golang/protobuf v1.5.0 // indirect
 	github.com/google/cel-go v0.5.1 // indirect
@@ -69,13 +72,10 @@ require (
 	golang.org/x/text v0.19.0 // indirect
 	golang.org/x/tools v0.21.1-0.20240508182429-e35e4ccd0d2d // indirect
 	google.golang.org/genproto v0.0.0-20200806141610-86f49bd18e98 // indirect
-	google.golang.org/grpc v1.38.0 // indirect
-	google.golang.org/protobuf v1.27.1 // indirect
 	gopkg.in/errgo.v2 v2.1.0 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.0.0 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	istio.io/api v0.0.0-20211103171850-665ed2b92d52 // indirect
 	istio.io/gogo-genproto v0.0.0-20210113155706-4daf5697332f // indirect
 	mosn.io/proxy-wasm-go-host v0.2.1-0.20221123073237-4f948bf02510 // indirect
 )
