@@ -8,7 +8,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 FUZZTIME  ?= 30s
 
-.PHONY: all build examples dubbogo thrift peers plugins plugin-check test unit e2e soak fuzz demo vet fmt clean help
+.PHONY: all build examples dubbogo thrift peers plugins plugin-check test unit e2e soak bench fuzz demo vet fmt clean help
 
 all: build
 
@@ -21,6 +21,7 @@ help:
 	@echo "make plugin-check  compare each .so with build/mosn-host (MOSN=path to check another binary)"
 	@echo "make fuzz     run every fuzz target for FUZZTIME (default 30s) each"
 	@echo "make soak     correlation soak through the sidecars for SOAK (default 60s)"
+	@echo "make bench    direct vs stock MOSN (built-in dubbo codec) vs meshproto, one table (scripts/bench)"
 	@echo "make demo     build, start providers + sidecars, run the consumer, stop all"
 	@echo "make clean    remove build/"
 
@@ -96,6 +97,11 @@ soak: SHELL := /bin/bash
 soak: build
 	MESHPROTO_SOAK=$(SOAK) MESHPROTO_MOSN=$(BUILD)/mosn $(GO) test -count=1 -v -timeout 30m -run Soak ./internal/e2e/ 2>&1 | \
 		grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
+
+## bench: load through stock MOSN and meshproto's MOSN side by side (loopback,
+## pinned CPUs); see docs/performance.md. Never part of `make test`.
+bench:
+	./scripts/bench
 
 ## fuzz: each target for FUZZTIME; crashers land in testdata/fuzz and become regression cases.
 fuzz:
