@@ -22,6 +22,7 @@ import (
 	"mosn.io/mosn/pkg/metrics"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -184,7 +185,7 @@ func (f *filter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.I
 	if !ok || f.policy == nil {
 		return api.StreamFilterContinue
 	}
-	r := f.policy.decide(req, f.remoteAddr())
+	r := f.policy.decide(req, rpcmatch.Source(f.handler))
 	r.inc()
 	if !r.deny {
 		return api.StreamFilterContinue
@@ -200,16 +201,4 @@ func (f *filter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.I
 	}
 	rpcmeta.Respond(ctx, f.handler, req, f.policy.denyErrorFor(r, req), api.PermissionDeniedCode)
 	return api.StreamFilterStop
-}
-
-// remoteAddr is the downstream client's address, or nil when unknown.
-func (f *filter) remoteAddr() net.Addr {
-	if f.handler == nil {
-		return nil
-	}
-	conn := f.handler.Connection()
-	if conn == nil {
-		return nil
-	}
-	return conn.RemoteAddr()
 }

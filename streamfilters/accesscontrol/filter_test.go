@@ -15,6 +15,7 @@ import (
 	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
 )
 
 // fakeRequest is an rpcmeta.Request: the filter must work through the
@@ -206,7 +207,7 @@ func TestSourceAddressRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			flt := newFilter(f, tc.handler)
-			rule, allowed := f.Decide(dubboReq("S", "m"), flt.remoteAddr())
+			rule, allowed := f.Decide(dubboReq("S", "m"), rpcmatch.Source(flt.handler))
 			assert.Equal(t, tc.rule, rule)
 			assert.Equal(t, tc.allowed, allowed)
 			want := api.StreamFilterContinue

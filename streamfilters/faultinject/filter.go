@@ -33,6 +33,7 @@ import (
 	"mosn.io/mosn/pkg/log"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -185,7 +186,7 @@ func (fl *filter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.
 		return api.StreamFilterContinue
 	}
 	f, h := fl.factory, fl.handler
-	r := f.match(req, remoteAddr(h))
+	r := f.match(req, rpcmatch.Source(h))
 	if r == nil {
 		return api.StreamFilterContinue
 	}
@@ -235,12 +236,4 @@ func (f *Factory) delay(ctx context.Context, fl *filter, h api.StreamReceiverFil
 	}
 	f.delaysCancelled.Add(1)
 	return false
-}
-
-// remoteAddr is the downstream address, or nil when unknown.
-func remoteAddr(h api.StreamReceiverFilterHandler) net.Addr {
-	if c := h.Connection(); c != nil {
-		return c.RemoteAddr()
-	}
-	return nil
 }

@@ -11,12 +11,12 @@ package headermutation
 
 import (
 	"context"
-	"net"
 	"sync"
 
 	"mosn.io/api"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -103,7 +103,7 @@ func (f *filter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.I
 	if !ok || f.cfg == nil {
 		return api.StreamFilterContinue
 	}
-	src := f.remoteAddr()
+	src := rpcmatch.Source(f.handler)
 	for i := range f.cfg.request {
 		m := &f.cfg.request[i]
 		if !m.matcher.Match(req, src) {
@@ -149,18 +149,6 @@ func (f *filter) Append(ctx context.Context, headers api.HeaderMap, buf api.IoBu
 	}
 	f.matched = f.matched[:0]
 	return api.StreamFilterContinue
-}
-
-// remoteAddr is the downstream client's address, or nil when unknown.
-func (f *filter) remoteAddr() net.Addr {
-	if f.handler == nil {
-		return nil
-	}
-	conn := f.handler.Connection()
-	if conn == nil {
-		return nil
-	}
-	return conn.RemoteAddr()
 }
 
 // render appends the rendered values of m's templated sets to dst.

@@ -27,6 +27,7 @@ import (
 	"mosn.io/mosn/pkg/log"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -162,7 +163,7 @@ func (fl *filter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.
 		return api.StreamFilterContinue
 	}
 	h := fl.handler
-	r, b := fl.factory.allow(req, remoteAddr(h))
+	r, b := fl.factory.allow(req, rpcmatch.Source(h))
 	if r == nil {
 		return api.StreamFilterContinue
 	}
@@ -178,12 +179,4 @@ func (fl *filter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.
 	}
 	rpcmeta.Respond(ctx, h, req, ec, DefaultStatus)
 	return api.StreamFilterStop
-}
-
-// remoteAddr is the downstream address, or nil when unknown.
-func remoteAddr(h api.StreamReceiverFilterHandler) net.Addr {
-	if c := h.Connection(); c != nil {
-		return c.RemoteAddr()
-	}
-	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"regexp"
 	"strings"
 
+	"mosn.io/api"
+
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
@@ -240,4 +242,17 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Source is the downstream client's address for Match, or nil when the
+// stream has no handler or connection (source_ips rules then never match).
+func Source(h api.StreamReceiverFilterHandler) net.Addr {
+	if h == nil {
+		return nil
+	}
+	conn := h.Connection()
+	if conn == nil {
+		return nil
+	}
+	return conn.RemoteAddr()
 }
