@@ -23,6 +23,7 @@ import (
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
 	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
+	"github.com/meshproto/meshproto/streamfilters/internal/xdsconf"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -43,6 +44,7 @@ const (
 
 func init() {
 	api.RegisterStream(FilterName, CreateFilterFactory)
+	xdsconf.Register(FilterName) // configurable from Istio (EnvoyFilter, TypedStruct)
 }
 
 // CreateFilterFactory parses the config and registers the rules' MOSN

@@ -34,6 +34,7 @@ import (
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
 	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
+	"github.com/meshproto/meshproto/streamfilters/internal/xdsconf"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -41,6 +42,7 @@ const FilterName = "meshproto_fault"
 
 func init() {
 	api.RegisterStream(FilterName, CreateFilterFactory)
+	xdsconf.Register(FilterName) // configurable from Istio (EnvoyFilter, TypedStruct)
 }
 
 // CreateFilterFactory parses the config; it is also the symbol a Go plugin

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
 	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
+	"github.com/meshproto/meshproto/streamfilters/internal/xdsconf"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -24,6 +25,7 @@ const FilterName = "meshproto_headers"
 
 func init() {
 	api.RegisterStream(FilterName, CreateFilterFactory)
+	xdsconf.Register(FilterName) // configurable from Istio (EnvoyFilter, TypedStruct)
 }
 
 // CreateFilterFactory parses the config; it is also the symbol a Go plugin

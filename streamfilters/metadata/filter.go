@@ -20,6 +20,7 @@ import (
 	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/xdsconf"
 )
 
 // FilterName is the filter's "type" in MOSN's stream_filters config.
@@ -27,6 +28,7 @@ const FilterName = "meshproto_metadata"
 
 func init() {
 	api.RegisterStream(FilterName, CreateFilterFactory)
+	xdsconf.Register(FilterName) // configurable from Istio (EnvoyFilter, TypedStruct)
 }
 
 // CreateFilterFactory parses the config; it is also the symbol a Go plugin

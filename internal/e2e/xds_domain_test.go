@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	udpatype "github.com/cncf/udpa/go/udpa/type/v1"
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/golang/protobuf/ptypes"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshproto/meshproto/internal/dubbopeer"
+	"github.com/meshproto/meshproto/internal/xds"
+)
+
+// meshprotoHTTPFilter is what an Istio EnvoyFilter inserts before the
+// router: a meshproto stream filter with its JSON config in a TypedStruct.
+func meshprotoHTTPFilter(t *testing.T, name string, config map[string]interface{}) *hcm.HttpFilter {
+	v, err := structpb.NewStruct(config)
+	require.NoError(t, err)
+	typed, err := ptypes.MarshalAny(&udpatype.TypedStruct{TypeUrl: "meshproto/" + name, Value: v})
+	require.NoError(t, err)
+	return &hcm.HttpFilter{Name: name, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: typed}}
+}
+
+// TestXDSDomainRouting is the Istio shape: one virtual host per service
+// (domains = service names), with meshproto_metadata inserted into the
+// listener's HTTP filters from xDS, so MOSN picks the virtual host by the
+// request's service and enforces the route timeout; Dubbo and Thrift on
+// the same listener (protocol Auto).
+func TestXDSDomainRouting(t *testing.T) {
+	t.Parallel()
+	server := peerBinary(t, "MESHPROTO_THRIFT", "server")
+	clients := thriftClients(t)
+	cp, err := xds.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(cp.Close)
+
+	v1 := &provider{instance: "provider-v1", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	v2 := &provider{instance: "provider-v2", version: "2.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	for _, p := range []*provider{v1, v2} {
+		p.start(t)
+		t.Cleanup(p.stop)
+	}
+	thriftAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startPeer(t, "thrift-server", server, "-addr", thriftAddr, "-transport", "header", "-multiplex", "-instance", "thrift-xds")
+
+	listenPort := uint32(freePort(t))
+	greet := xds.ClusterName(svcPort, "v1", greetingService)
+	order := xds.ClusterName(svcPort, "v2", orderService)
+	greeter := xds.ClusterName(9090, "", "greeter.thrift")
+	ep := func(addr, version string) xds.Endpoint {
+		host, port := splitAddr(addr)
+		return xds.Endpoint{Host: host, Port: port, Labels: map[string]string{"version": version}}
+	}
+	res := xds.Resources{
+		Clusters: []*cluster.Cluster{xds.EDSCluster(greet), xds.EDSCluster(order), xds.EDSCluster(greeter)},
+		Endpoints: []*endpoint.ClusterLoadAssignment{
+			xds.Assignment(greet, ep(v1.addr, "1.0.0")),
+			xds.Assignment(order, ep(v2.addr, "2.0.0")),
+			xds.Assignment(greeter, ep(thriftAddr, "1.0.0")),
+		},
+		Routes: []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort),
+			xds.VirtualHost("greeting", []string{greetingService},
+				xds.Route("sleep", xds.Action{Cluster: greet, Timeout: time.Second}, xds.Header("x-rpc-method", "sleep")),
+				xds.Route("default", xds.Action{Cluster: greet, Timeout: 3 * time.Second})),
+			xds.VirtualHost("order", []string{orderService},
+				xds.Route("default", xds.Action{Cluster: order, Timeout: 3 * time.Second})),
+			xds.VirtualHost("greeter", []string{"Greeter"},
+				xds.Route("default", xds.Action{Cluster: greeter, Timeout: 3 * time.Second})),
+		)},
+		Listeners: []*listener.Listener{xds.OutboundListener(fmt.Sprintf("127.0.0.1_%d", listenPort), "127.0.0.1", listenPort, fmt.Sprint(svcPort),
+			meshprotoHTTPFilter(t, "meshproto_metadata", map[string]interface{}{"host": "{service}"}))},
+	}
+	const node = "sidecar~127.0.0.1~consumer-1.default~default.svc.cluster.local"
+	require.NoError(t, cp.Set(node, res))
+	listenAddr := fmt.Sprintf("127.0.0.1:%d", listenPort)
+	startXDSMOSN(t, "xds-domain-sidecar", xdsBootstrap("127.0.0.1", cp.Port(), freePort(t)), node, "consumer.default", listenAddr)
+
+	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listenAddr, dubbopeer.WithDefaultTimeout(5*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+
+	t.Run("dubbo virtual host by service domain", func(t *testing.T) {
+		res := call(t, c, greetingService, "greet", []interface{}{"a"}, nil)
+		require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+		assert.Equal(t, "provider-v1", res.Attachments["instance"])
+		res = call(t, c, orderService, "place", []interface{}{"b"}, nil)
+		require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+		assert.Equal(t, "provider-v2", res.Attachments["instance"])
+		res = call(t, c, "org.example.Missing", "x", nil, nil)
+		assert.Equal(t, byte(60), res.Status, "no virtual host: SERVICE_NOT_FOUND")
+	})
+	t.Run("route timeout from xDS is enforced", func(t *testing.T) {
+		start := time.Now()
+		res := call(t, c, greetingService, "sleep", []interface{}{int32(2500)}, nil)
+		assert.Equal(t, byte(31), res.Status, res.ErrorMessage)
+		assert.Less(t, time.Since(start), 2*time.Second)
+	})
+	for _, tc := range clients {
+		tc := tc
+		t.Run("thrift/"+tc.name+" on the same listener by service domain", func(t *testing.T) {
+			for _, kind := range [][2]string{{"framed", "binary"}, {"header", "compact"}} {
+				lines, err := tc.run(t, "-addr", listenAddr, "-transport", kind[0], "-protocol", kind[1], "-multiplex", "-method", "greet", "-name", "xds", "-n", "3")
+				require.NoError(t, err)
+				require.Len(t, lines, 3)
+				for _, l := range lines {
+					require.True(t, l.OK, l.Error)
+					assert.Equal(t, "thrift-xds", l.Instance)
+				}
+			}
+		})
+	}
+}
