@@ -51,21 +51,25 @@ func TestXDSDomainRouting(t *testing.T) {
 	}
 	thriftAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startPeer(t, "thrift-server", server, "-addr", thriftAddr, "-transport", "header", "-multiplex", "-instance", "thrift-xds")
+	thrift2Addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startPeer(t, "thrift-server-2", server, "-addr", thrift2Addr, "-transport", "header", "-multiplex", "-instance", "thrift-xds-2")
 
 	listenPort := uint32(freePort(t))
 	greet := xds.ClusterName(svcPort, "v1", greetingService)
 	order := xds.ClusterName(svcPort, "v2", orderService)
 	greeter := xds.ClusterName(9090, "", "greeter.thrift")
+	greeter2 := xds.ClusterName(9090, "v2", "greeter.thrift")
 	ep := func(addr, version string) xds.Endpoint {
 		host, port := splitAddr(addr)
 		return xds.Endpoint{Host: host, Port: port, Labels: map[string]string{"version": version}}
 	}
 	res := xds.Resources{
-		Clusters: []*cluster.Cluster{xds.EDSCluster(greet), xds.EDSCluster(order), xds.EDSCluster(greeter)},
+		Clusters: []*cluster.Cluster{xds.EDSCluster(greet), xds.EDSCluster(order), xds.EDSCluster(greeter), xds.EDSCluster(greeter2)},
 		Endpoints: []*endpoint.ClusterLoadAssignment{
 			xds.Assignment(greet, ep(v1.addr, "1.0.0")),
 			xds.Assignment(order, ep(v2.addr, "2.0.0")),
 			xds.Assignment(greeter, ep(thriftAddr, "1.0.0")),
+			xds.Assignment(greeter2, ep(thrift2Addr, "2.0.0")),
 		},
 		Routes: []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort),
 			xds.VirtualHost("greeting", []string{greetingService},
@@ -118,4 +122,24 @@ func TestXDSDomainRouting(t *testing.T) {
 			}
 		})
 	}
+	t.Run("thrift RDS update moves Greeter to another backend", func(t *testing.T) {
+		updated := res
+		updated.Routes = []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort),
+			xds.VirtualHost("greeting", []string{greetingService},
+				xds.Route("sleep", xds.Action{Cluster: greet, Timeout: time.Second}, xds.Header("x-rpc-method", "sleep")),
+				xds.Route("default", xds.Action{Cluster: greet, Timeout: 3 * time.Second})),
+			xds.VirtualHost("order", []string{orderService},
+				xds.Route("default", xds.Action{Cluster: order, Timeout: 3 * time.Second})),
+			xds.VirtualHost("greeter", []string{"Greeter"},
+				xds.Route("default", xds.Action{Cluster: greeter2, Timeout: 3 * time.Second})),
+		)}
+		require.NoError(t, cp.Set(node, updated))
+		require.Eventually(t, func() bool {
+			lines, err := clients[0].run(t, "-addr", listenAddr, "-transport", "framed", "-protocol", "compact", "-multiplex", "-method", "greet", "-name", "u")
+			return err == nil && len(lines) == 1 && lines[0].Instance == "thrift-xds-2"
+		}, 10*time.Second, 100*time.Millisecond)
+		// The Dubbo client's connection from before the update still works.
+		res := call(t, c, greetingService, "greet", []interface{}{"after"}, nil)
+		assert.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+	})
 }
