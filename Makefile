@@ -37,7 +37,7 @@ examples:
 ## this go.mod with the same toolchain and flags (a .so loads only into a MOSN
 ## built that way). Each .so carries the version in its name; the unversioned
 ## symlink is what configs/plugin refers to.
-PLUGINS := codec-dubbo codec-thrift filter-metadata filter-access filter-fault filter-headers filter-metrics filter-ratelimit
+PLUGINS := codec-dubbo codec-thrift filter-metadata filter-access filter-fault filter-headers filter-metrics filter-ratelimit filter-conn-limit
 MOSN ?= $(BUILD)/mosn-host
 
 plugins:

@@ -4,6 +4,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +110,35 @@ func TestGovernanceDubbo(t *testing.T) {
 		res = greet(map[string]string{"x-fault": "delay"})
 		assert.Equal(t, dubbopeer.StatusOK, res.Status)
 		assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+	})
+	t.Run("in-flight cap per connection", func(t *testing.T) {
+		// 96 slow calls pipelined on one connection, cap 64: the rest are
+		// answered at once with status 100, and the connection stays usable.
+		busy, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), g.dubbo)
+		require.NoError(t, err)
+		defer busy.Close()
+		var wg sync.WaitGroup
+		var ok, limited atomic.Int64
+		for i := 0; i < 96; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := busy.Call(ctxTimeout(t, 10*time.Second), &dubbopeer.Invocation{Service: greetingService, Method: "sleep", Version: "1.0.0", Args: []interface{}{int32(400)}})
+				switch {
+				case err != nil:
+				case res.Status == dubbopeer.StatusOK:
+					ok.Add(1)
+				case res.Status == 100 && strings.Contains(res.ErrorMessage, "max_in_flight"):
+					limited.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, int64(96), ok.Load()+limited.Load(), "every call answered")
+		assert.Positive(t, limited.Load())
+		assert.LessOrEqual(t, ok.Load(), int64(64))
+		res := call(t, busy, greetingService, "greet", []interface{}{"x"}, nil)
+		assert.Equal(t, dubbopeer.StatusOK, res.Status, "the connection is usable once calls finish")
 	})
 	t.Run("metrics exported with service and method labels", func(t *testing.T) {
 		body := g.metrics(t)

@@ -12,6 +12,7 @@ import (
 	"github.com/meshproto/meshproto/protocols/dubbo"
 	"github.com/meshproto/meshproto/protocols/thrift"
 	_ "github.com/meshproto/meshproto/streamfilters/accesscontrol"
+	_ "github.com/meshproto/meshproto/streamfilters/connlimit"
 	_ "github.com/meshproto/meshproto/streamfilters/faultinject"
 	_ "github.com/meshproto/meshproto/streamfilters/headermutation"
 	_ "github.com/meshproto/meshproto/streamfilters/metadata"
