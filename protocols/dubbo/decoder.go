@@ -111,6 +111,10 @@ func (f *Frame) decodeRequestBody() error {
 			return fmt.Errorf("reading %s: %w", names[i], err)
 		}
 		*dst = s
+		if dst == &f.path {
+			// Known from here on, so an error response can name it.
+			f.service = f.path
+		}
 	}
 	n, err := countParams(f.paramTypes)
 	if err != nil {

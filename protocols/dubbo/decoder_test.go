@@ -265,6 +265,9 @@ func TestMalformedRequestBodyIsAnsweredNotForwarded(t *testing.T) {
 			assert.Equal(t, StatusBadRequest, res.Status)
 			assert.Contains(t, res.ErrorMessage, "bad request")
 			assert.Equal(t, uint64(42), res.RequestID)
+			if tc.name == "argument missing" {
+				assert.Contains(t, res.ErrorMessage, "org.meshproto.demo.GreetingService", "the path read before the error names the service")
+			}
 		})
 	}
 }
