@@ -144,6 +144,10 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	wg.Wait()
 	assert.Positive(t, healthyCalls.Load())
 	assert.Zero(t, healthyErrs.Load(), "a healthy client on its own connection saw errors")
+	// A 2 GiB length is refused before anything is buffered.
+	rss := rssKB(m.consumer.cmd.Process.Pid)
+	t.Logf("consumer sidecar RSS after bad input: %d MiB", rss/1024)
+	assert.Less(t, rss, 256*1024, "consumer sidecar RSS stays under 256 MiB")
 }
 
 // TestThriftBadInputClosesOnlyThatConnection: broken Thrift to the consumer
