@@ -17,6 +17,12 @@ type Config struct {
 	MaxFrameBytes int `json:"max_frame_bytes,omitempty"`
 	// MaxAttachments bounds the entries of one attachment map.
 	MaxAttachments int `json:"max_attachments,omitempty"`
+	// WorkerPool runs each request's filters and routing in MOSN's worker
+	// pool (default true). false runs them on the connection's reader,
+	// which saves a goroutine hand-off per request but lets one slow
+	// request (a fault delay, a slow filter) hold up the frames behind it
+	// on that connection.
+	WorkerPool *bool `json:"worker_pool,omitempty"`
 }
 
 // DefaultMaxAttachments is generous: Dubbo itself sets about ten.
@@ -29,6 +35,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAttachments == 0 {
 		c.MaxAttachments = DefaultMaxAttachments
+	}
+	if c.WorkerPool == nil {
+		on := true
+		c.WorkerPool = &on
 	}
 	return c
 }

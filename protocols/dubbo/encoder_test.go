@@ -251,6 +251,10 @@ func TestXCodec(t *testing.T) {
 	assert.Equal(t, DefaultMaxAttachments, cfg.MaxAttachments)
 	_, err = ParseConfig([]byte(`{"max_frame_bytes": "big"}`))
 	assert.Error(t, err)
+	assert.True(t, NewProtocol(Config{}).EnableWorkerPool())
+	cfg, err = ParseConfig([]byte(`{"worker_pool": false}`))
+	require.NoError(t, err)
+	assert.False(t, NewProtocol(cfg).EnableWorkerPool())
 }
 
 func TestHijackHonoursAFiltersLocalReply(t *testing.T) {

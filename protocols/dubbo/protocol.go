@@ -122,8 +122,8 @@ func (p *Protocol) PoolMode() api.PoolMode { return api.Multiplex }
 
 // EnableWorkerPool runs each request's filters and routing off the
 // connection's read goroutine, so one slow request does not hold up the
-// frames behind it.
-func (p *Protocol) EnableWorkerPool() bool { return true }
+// frames behind it (Config.WorkerPool, default true).
+func (p *Protocol) EnableWorkerPool() bool { return p.cfg.WorkerPool == nil || *p.cfg.WorkerPool }
 
 // GenerateRequestID numbers upstream requests per connection.
 func (p *Protocol) GenerateRequestID(base *uint64) uint64 { return atomic.AddUint64(base, 1) }
