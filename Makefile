@@ -105,7 +105,7 @@ bench:
 
 ## fuzz: each target for FUZZTIME; crashers land in testdata/fuzz and become regression cases.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/dubbo/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/dubbo/dubbofuzz/
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/hessian2/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/thrift/
 	$(GO) test -run '^$$' -fuzz '^FuzzSkipStruct$$' -fuzztime $(FUZZTIME) ./internal/thriftwire/
