@@ -63,6 +63,18 @@ func TestXDSDomainRouting(t *testing.T) {
 		host, port := splitAddr(addr)
 		return xds.Endpoint{Host: host, Port: port, Labels: map[string]string{"version": version}}
 	}
+	// Istio's shape: one virtual host per service, domains = service names.
+	routes := func(greeterCluster string) []*route.RouteConfiguration {
+		return []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort),
+			xds.VirtualHost("greeting", []string{greetingService},
+				xds.Route("sleep", xds.Action{Cluster: greet, Timeout: time.Second}, xds.Header("x-rpc-method", "sleep")),
+				xds.Route("default", xds.Action{Cluster: greet, Timeout: 3 * time.Second})),
+			xds.VirtualHost("order", []string{orderService},
+				xds.Route("default", xds.Action{Cluster: order, Timeout: 3 * time.Second})),
+			xds.VirtualHost("greeter", []string{"Greeter"},
+				xds.Route("default", xds.Action{Cluster: greeterCluster, Timeout: 3 * time.Second})),
+		)}
+	}
 	res := xds.Resources{
 		Clusters: []*cluster.Cluster{xds.EDSCluster(greet), xds.EDSCluster(order), xds.EDSCluster(greeter), xds.EDSCluster(greeter2)},
 		Endpoints: []*endpoint.ClusterLoadAssignment{
@@ -71,15 +83,7 @@ func TestXDSDomainRouting(t *testing.T) {
 			xds.Assignment(greeter, ep(thriftAddr, "1.0.0")),
 			xds.Assignment(greeter2, ep(thrift2Addr, "2.0.0")),
 		},
-		Routes: []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort),
-			xds.VirtualHost("greeting", []string{greetingService},
-				xds.Route("sleep", xds.Action{Cluster: greet, Timeout: time.Second}, xds.Header("x-rpc-method", "sleep")),
-				xds.Route("default", xds.Action{Cluster: greet, Timeout: 3 * time.Second})),
-			xds.VirtualHost("order", []string{orderService},
-				xds.Route("default", xds.Action{Cluster: order, Timeout: 3 * time.Second})),
-			xds.VirtualHost("greeter", []string{"Greeter"},
-				xds.Route("default", xds.Action{Cluster: greeter, Timeout: 3 * time.Second})),
-		)},
+		Routes: routes(greeter),
 		Listeners: []*listener.Listener{xds.OutboundListener(fmt.Sprintf("127.0.0.1_%d", listenPort), "127.0.0.1", listenPort, fmt.Sprint(svcPort),
 			meshprotoHTTPFilter(t, "meshproto_metadata", map[string]interface{}{"host": "{service}"}))},
 	}
@@ -124,15 +128,7 @@ func TestXDSDomainRouting(t *testing.T) {
 	}
 	t.Run("thrift RDS update moves Greeter to another backend", func(t *testing.T) {
 		updated := res
-		updated.Routes = []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort),
-			xds.VirtualHost("greeting", []string{greetingService},
-				xds.Route("sleep", xds.Action{Cluster: greet, Timeout: time.Second}, xds.Header("x-rpc-method", "sleep")),
-				xds.Route("default", xds.Action{Cluster: greet, Timeout: 3 * time.Second})),
-			xds.VirtualHost("order", []string{orderService},
-				xds.Route("default", xds.Action{Cluster: order, Timeout: 3 * time.Second})),
-			xds.VirtualHost("greeter", []string{"Greeter"},
-				xds.Route("default", xds.Action{Cluster: greeter2, Timeout: 3 * time.Second})),
-		)}
+		updated.Routes = routes(greeter2)
 		require.NoError(t, cp.Set(node, updated))
 		require.Eventually(t, func() bool {
 			lines, err := clients[0].run(t, "-addr", listenAddr, "-transport", "framed", "-protocol", "compact", "-multiplex", "-method", "greet", "-name", "u")
