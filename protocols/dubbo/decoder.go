@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/meshproto/meshproto/internal/hessian2"
+	"github.com/meshproto/meshproto/internal/zerocopy"
 )
 
 // readers are reused across frames: a Reader keeps its class-definition
@@ -182,7 +183,7 @@ func (f *Frame) readString(r *hessian2.Reader, body []byte) (string, error) {
 		return "", nil
 	}
 	if inside(b, body) {
-		return viewString(b), nil
+		return zerocopy.String(b), nil
 	}
 	return string(b), nil
 }

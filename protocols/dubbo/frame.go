@@ -78,15 +78,6 @@ var (
 	_ rpcmeta.Invalid  = (*Frame)(nil)
 )
 
-// viewString returns a string sharing b's bytes. Only for slices of a
-// frame's raw bytes, which are never modified.
-func viewString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
-
 // IsRequest reports whether the frame is a request (or request event).
 func (f *Frame) IsRequest() bool { return f.flag&FlagRequest != 0 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/meshproto/meshproto/internal/thriftwire"
+	"github.com/meshproto/meshproto/internal/zerocopy"
 )
 
 // ErrFrameTooLarge is wrapped by the ConnError for a frame over the limit.
@@ -79,7 +80,7 @@ func decodeFrame(raw []byte, k kind, cfg *Config) (*Frame, error) {
 	}
 	f.msg = hdr
 	f.msgType = hdr.Type
-	f.name = viewString(hdr.Name)
+	f.name = zerocopy.String(hdr.Name)
 	f.id = uint64(uint32(hdr.SeqID))
 	f.data = newMessageBuffer(raw, f.msgOff)
 	f.origData = f.data

@@ -2,7 +2,6 @@ package thrift
 
 import (
 	"strings"
-	"unsafe"
 
 	"mosn.io/api"
 	"mosn.io/pkg/buffer"
@@ -51,13 +50,6 @@ var (
 	_ rpcmeta.Response = (*Frame)(nil)
 	_ rpcmeta.Invalid  = (*Frame)(nil)
 )
-
-func viewString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
 
 // Transport and Proto say how the frame was written; replies to it use the
 // same.

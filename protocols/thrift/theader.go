@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/meshproto/meshproto/internal/thriftwire"
+	"github.com/meshproto/meshproto/internal/zerocopy"
 )
 
 // theader is the parsed fixed part and header region of a THeader frame:
@@ -117,7 +118,7 @@ func varString(raw []byte, p, end int) (string, int, error) {
 	if uint64(l) > uint64(end-p) {
 		return "", p, fmt.Errorf("string of %d bytes runs past the header", l)
 	}
-	return viewString(raw[p : p+int(l)]), p + int(l), nil
+	return zerocopy.String(raw[p : p+int(l)]), p + int(l), nil
 }
 
 // appendHeaderRegion writes the header region (protocol id through
