@@ -94,8 +94,8 @@ test: vet build peers plugins
 ## checked against its request, MOSN's RSS and goroutines watched (loopback only).
 SOAK ?= 60s
 soak: SHELL := /bin/bash
-soak: build
-	MESHPROTO_SOAK=$(SOAK) MESHPROTO_MOSN=$(BUILD)/mosn $(GO) test -count=1 -v -timeout 30m -run Soak ./internal/e2e/ 2>&1 | \
+soak: build peers
+	MESHPROTO_SOAK=$(SOAK) $(PEER_ENV) $(GO) test -count=1 -v -timeout 30m -run Soak ./internal/e2e/ 2>&1 | \
 		grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
 
 ## bench: load through stock MOSN and meshproto's MOSN side by side (loopback,
