@@ -35,7 +35,7 @@ func CreateFilterFactory(conf map[string]interface{}) (api.StreamFilterChainFact
 	if err != nil {
 		return nil, err
 	}
-	f := &factory{maxSeries: cfg.maxSeries, bounds: cfg.bucketsUS, le: make([]string, len(cfg.bucketsUS)+1)}
+	f := &factory{maxSeries: cfg.maxSeries, bounds: cfg.bucketsUS, le: make([]string, len(cfg.bucketsUS)+1), now: time.Now}
 	for i, b := range cfg.bucketsUS {
 		f.le[i] = strconv.FormatInt(b, 10)
 	}
@@ -44,6 +44,8 @@ func CreateFilterFactory(conf map[string]interface{}) (api.StreamFilterChainFact
 }
 
 type factory struct {
+	// now is the clock latencies are measured with (tests pin it).
+	now       func() time.Time
 	maxSeries int
 	bounds    []int64  // µs
 	le        []string // "le" label of each bucket, "+Inf" last
@@ -170,7 +172,7 @@ func (s *stream) startTime() time.Time {
 			}
 		}
 	}
-	return time.Now()
+	return s.factory.now()
 }
 
 // OnDestroy ends a request that never got a response: a oneway request, or
@@ -216,7 +218,7 @@ func (ss *senderSide) Append(ctx context.Context, headers api.HeaderMap, buf api
 	s.h = nil
 	o, status := s.outcome(ctx, headers)
 	h.s.responses(o, status).Inc(1)
-	h.observe(time.Since(s.start).Microseconds())
+	h.observe(s.factory.now().Sub(s.start).Microseconds())
 	h.s.addInflight(-1)
 	return api.StreamFilterContinue
 }
