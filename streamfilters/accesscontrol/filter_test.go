@@ -3,7 +3,6 @@ package accesscontrol
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"sync"
 	"testing"
 
@@ -15,61 +14,20 @@ import (
 	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/filtertest"
 	"github.com/meshproto/meshproto/streamfilters/internal/rpcmatch"
 )
 
-// fakeRequest is an rpcmeta.Request: the filter must work through the
-// interface alone, for any protocol.
-type fakeRequest struct {
-	protocol.CommonHeader
-	proto, service, method string
+func dubboReq(service, method string, headers ...string) *filtertest.Request {
+	return filtertest.NewRequest("dubbo", service, method, headers...)
 }
 
-func (r *fakeRequest) RPCProtocol() string { return r.proto }
-func (r *fakeRequest) Service() string     { return r.service }
-func (r *fakeRequest) Method() string      { return r.method }
-func (r *fakeRequest) Version() string     { return "" }
-func (r *fakeRequest) Group() string       { return "" }
-
-var _ rpcmeta.Request = (*fakeRequest)(nil)
-
-func dubboReq(service, method string, headers ...string) *fakeRequest {
-	h := protocol.CommonHeader{}
-	for i := 0; i+1 < len(headers); i += 2 {
-		h[headers[i]] = headers[i+1]
-	}
-	return &fakeRequest{CommonHeader: h, proto: "dubbo", service: service, method: method}
+func thriftReq(service, method string) *filtertest.Request {
+	return filtertest.NewRequest("thrift", service, method)
 }
 
-func thriftReq(service, method string) *fakeRequest {
-	r := dubboReq(service, method)
-	r.proto = "thrift"
-	return r
-}
-
-type fakeConn struct {
-	api.Connection
-	addr net.Addr
-}
-
-func (c *fakeConn) RemoteAddr() net.Addr { return c.addr }
-
-// fakeHandler records hijacks and offers a connection.
-type fakeHandler struct {
-	api.StreamReceiverFilterHandler
-	conn     api.Connection // nil: no connection
-	hijacked []int
-	headers  api.HeaderMap
-}
-
-func (h *fakeHandler) Connection() api.Connection { return h.conn }
-func (h *fakeHandler) SendHijackReply(code int, headers api.HeaderMap) {
-	h.hijacked = append(h.hijacked, code)
-	h.headers = headers
-}
-
-func handlerFrom(ip string) *fakeHandler {
-	return &fakeHandler{conn: &fakeConn{addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}}}
+func handlerFrom(ip string) *filtertest.Handler {
+	return &filtertest.Handler{Conn: filtertest.ConnFrom(ip, 40000)}
 }
 
 // conf turns a JSON literal into the map MOSN hands the factory.
@@ -139,7 +97,7 @@ func TestFirstMatchingRuleDecides(t *testing.T) {
 	cases := []struct {
 		name     string
 		defaults string // default_action, "" for the default
-		req      *fakeRequest
+		req      *filtertest.Request
 		rule     string
 		allowed  bool
 	}{
@@ -167,16 +125,16 @@ func TestFirstMatchingRuleDecides(t *testing.T) {
 			assert.Equal(t, tc.allowed, allowed)
 
 			// The filter agrees with Decide.
-			h := &fakeHandler{}
+			h := &filtertest.Handler{}
 			ctx := variable.NewVariableContext(context.Background())
 			st := newFilter(f, h).OnReceive(ctx, tc.req, nil, nil)
 			if tc.allowed {
 				assert.Equal(t, api.StreamFilterContinue, st)
-				assert.Empty(t, h.hijacked)
+				assert.Empty(t, h.Hijacked())
 				assert.Nil(t, rpcmeta.GetLocalReply(ctx))
 			} else {
 				assert.Equal(t, api.StreamFilterStop, st)
-				assert.Equal(t, []int{api.PermissionDeniedCode}, h.hijacked)
+				assert.Equal(t, []int{api.PermissionDeniedCode}, h.Hijacked())
 			}
 		})
 	}
@@ -201,7 +159,7 @@ func TestSourceAddressRules(t *testing.T) {
 		{"IPv6 CIDR", handlerFrom("2001:db8::1"), "office", true},
 		{"IPv4-mapped IPv6 counts as IPv4", handlerFrom("::ffff:10.1.7.7"), "office", true},
 		{"outside", handlerFrom("192.0.2.1"), DefaultRuleName, false},
-		{"no connection: source rules cannot match", &fakeHandler{}, DefaultRuleName, false},
+		{"no connection: source rules cannot match", &filtertest.Handler{}, DefaultRuleName, false},
 		{"no handler", nil, DefaultRuleName, false},
 	}
 	for _, tc := range cases {
@@ -223,7 +181,7 @@ func TestDenialAnswersWithTheConfiguredError(t *testing.T) {
 	cases := []struct {
 		name       string
 		denyError  string
-		req        *fakeRequest
+		req        *filtertest.Request
 		wantCode   int
 		wantNative uint32
 		hasNative  bool
@@ -268,11 +226,11 @@ func TestDenialAnswersWithTheConfiguredError(t *testing.T) {
 			}
 			fac, err := CreateFilterFactory(m)
 			require.NoError(t, err)
-			h := &fakeHandler{}
+			h := &filtertest.Handler{}
 			ctx := variable.NewVariableContext(context.Background())
 			assert.Equal(t, api.StreamFilterStop, newFilter(fac.(*Factory), h).OnReceive(ctx, tc.req, nil, nil))
-			assert.Equal(t, []int{tc.wantCode}, h.hijacked)
-			assert.Same(t, tc.req, h.headers, "the request goes to the codec's Hijack")
+			assert.Equal(t, []int{tc.wantCode}, h.Hijacked())
+			assert.Same(t, tc.req, h.LastHijackHeaders(), "the request goes to the codec's Hijack")
 			lr := rpcmeta.GetLocalReply(ctx)
 			require.NotNil(t, lr)
 			assert.Equal(t, tc.hasNative, lr.HasNative)
@@ -293,10 +251,10 @@ func TestCountersPerRule(t *testing.T) {
 	allowBefore, denyBefore, defBefore := mosnCount("count-allow", Allow), mosnCount("count-deny", Deny), mosnCount(DefaultRuleName, Allow)
 	ctx := variable.NewVariableContext(context.Background())
 	for _, method := range []string{"ok", "no", "ok", "other", "no", "ok"} {
-		newFilter(f, &fakeHandler{}).OnReceive(ctx, dubboReq("S", method), nil, nil)
+		newFilter(f, &filtertest.Handler{}).OnReceive(ctx, dubboReq("S", method), nil, nil)
 	}
 	// Other traffic is neither judged nor counted.
-	assert.Equal(t, api.StreamFilterContinue, newFilter(f, &fakeHandler{}).OnReceive(ctx, protocol.CommonHeader{"x-rpc-method": "no"}, nil, nil))
+	assert.Equal(t, api.StreamFilterContinue, newFilter(f, &filtertest.Handler{}).OnReceive(ctx, protocol.CommonHeader{"x-rpc-method": "no"}, nil, nil))
 
 	assert.Equal(t, []RuleStats{
 		{Rule: "count-allow", Action: Allow, Requests: 3},
@@ -311,7 +269,7 @@ func TestCountersPerRule(t *testing.T) {
 	// A reload with the same rules keeps the MOSN counter (monotonic for
 	// Prometheus); the new factory's own Stats start at zero.
 	f2 := newFactory(t, js)
-	newFilter(f2, &fakeHandler{}).OnReceive(ctx, dubboReq("S", "no"), nil, nil)
+	newFilter(f2, &filtertest.Handler{}).OnReceive(ctx, dubboReq("S", "no"), nil, nil)
 	assert.Equal(t, denyBefore+3, mosnCount("count-deny", Deny))
 	assert.Equal(t, uint64(1), f2.Stats()[1].Requests)
 	assert.Equal(t, uint64(2), f.Stats()[1].Requests)
@@ -341,10 +299,10 @@ func TestConcurrentStreams(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				var c callbacks
+				var c filtertest.ReceiverCallbacks
 				f.CreateFilterChain(context.Background(), &c)
-				flt := c.filters[0]
-				flt.SetReceiveFilterHandler(&fakeHandler{})
+				flt := c.Receivers[0]
+				flt.SetReceiveFilterHandler(&filtertest.Handler{})
 				method := "ok"
 				if i%2 == 0 {
 					method = "no"
@@ -360,24 +318,13 @@ func TestConcurrentStreams(t *testing.T) {
 	assert.Equal(t, uint64(800), stats[1].Requests)
 }
 
-type callbacks struct {
-	api.StreamFilterChainFactoryCallbacks
-	filters []api.StreamReceiverFilter
-	phases  []api.ReceiverFilterPhase
-}
-
-func (c *callbacks) AddStreamReceiverFilter(f api.StreamReceiverFilter, p api.ReceiverFilterPhase) {
-	c.filters = append(c.filters, f)
-	c.phases = append(c.phases, p)
-}
-
 func TestFilterChainRunsBeforeRoute(t *testing.T) {
 	f := newFactory(t, `{}`)
-	cb := &callbacks{}
+	cb := &filtertest.ReceiverCallbacks{}
 	f.CreateFilterChain(context.Background(), cb)
-	assert.Equal(t, []api.ReceiverFilterPhase{api.BeforeRoute}, cb.phases)
-	flt := cb.filters[0]
-	flt.SetReceiveFilterHandler(&fakeHandler{})
+	assert.Equal(t, []api.ReceiverFilterPhase{api.BeforeRoute}, cb.Phases)
+	flt := cb.Receivers[0]
+	flt.SetReceiveFilterHandler(&filtertest.Handler{})
 	assert.Equal(t, api.StreamFilterContinue, flt.OnReceive(variable.NewVariableContext(context.Background()), dubboReq("S", "m"), nil, nil))
 	flt.OnDestroy()
 }

@@ -7,74 +7,40 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"mosn.io/api"
-	"mosn.io/mosn/pkg/protocol"
 	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/filtertest"
 )
 
-type req struct{ protocol.CommonHeader }
-
-func (req) RPCProtocol() string { return "dubbo" }
-func (req) Service() string     { return "S" }
-func (req) Method() string      { return "m" }
-func (req) Version() string     { return "" }
-func (req) Group() string       { return "" }
-
-type conn struct {
-	api.Connection
-	id uint64
-}
-
-func (c conn) ID() uint64 { return c.id }
-
-type handler struct {
-	api.StreamReceiverFilterHandler
-	conn     api.Connection
-	hijacked []int
-}
-
-func (h *handler) Connection() api.Connection { return h.conn }
-func (h *handler) SendHijackReply(code int, _ api.HeaderMap) {
-	h.hijacked = append(h.hijacked, code)
-}
-
-type chain struct {
-	api.StreamFilterChainFactoryCallbacks
-	f api.StreamReceiverFilter
-}
-
-func (c *chain) AddStreamReceiverFilter(f api.StreamReceiverFilter, _ api.ReceiverFilterPhase) {
-	c.f = f
-}
-
-func stream(t *testing.T, fac api.StreamFilterChainFactory, h *handler) (api.StreamReceiverFilter, api.StreamFilterStatus, context.Context) {
-	c := &chain{}
+func stream(t *testing.T, fac api.StreamFilterChainFactory, h *filtertest.Handler) (api.StreamReceiverFilter, api.StreamFilterStatus, context.Context) {
+	c := &filtertest.ReceiverCallbacks{}
 	fac.CreateFilterChain(context.Background(), c)
-	c.f.SetReceiveFilterHandler(h)
+	f := c.Receiver()
+	f.SetReceiveFilterHandler(h)
 	ctx := variable.NewVariableContext(context.Background())
-	return c.f, c.f.OnReceive(ctx, req{protocol.CommonHeader{}}, nil, nil), ctx
+	return f, f.OnReceive(ctx, filtertest.NewRequest("dubbo", "S", "m"), nil, nil), ctx
 }
 
 func TestCapPerConnection(t *testing.T) {
 	fac, err := CreateFilterFactory(map[string]interface{}{"max_in_flight": 2, "error": map[string]interface{}{"native": map[string]interface{}{"dubbo": 100}}})
 	require.NoError(t, err)
 	f := fac.(*Factory)
-	a := &handler{conn: conn{id: 1}}
+	a := &filtertest.Handler{Conn: &filtertest.Conn{ConnID: 1}}
 	s1, st, _ := stream(t, fac, a)
 	assert.Equal(t, api.StreamFilterContinue, st)
 	s2, st, _ := stream(t, fac, a)
 	assert.Equal(t, api.StreamFilterContinue, st)
 	s3, st, ctx := stream(t, fac, a)
 	assert.Equal(t, api.StreamFilterStop, st, "third request on the same connection is over the cap")
-	assert.Equal(t, []int{api.UpstreamOverFlowCode}, a.hijacked)
+	assert.Equal(t, []int{api.UpstreamOverFlowCode}, a.Hijacked())
 	lr := rpcmeta.GetLocalReply(ctx)
 	require.NotNil(t, lr)
 	assert.Equal(t, uint32(100), lr.Native)
 	assert.Contains(t, lr.Message, "max_in_flight")
 
 	// Another connection has its own budget.
-	b := &handler{conn: conn{id: 2}}
+	b := &filtertest.Handler{Conn: &filtertest.Conn{ConnID: 2}}
 	s4, st, _ := stream(t, fac, b)
 	assert.Equal(t, api.StreamFilterContinue, st)
 

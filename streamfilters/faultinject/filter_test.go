@@ -16,100 +16,15 @@ import (
 	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/filtertest"
 )
 
-// fakeRequest is an rpcmeta.Request with fixed fields: the filter must work
-// through the interface alone.
-type fakeRequest struct {
-	protocol.CommonHeader
-	proto, service, method string
-	decodeErr              error
+func dubboReq(service, method string) *filtertest.Request {
+	return filtertest.NewRequest("dubbo", service, method)
 }
 
-func (r *fakeRequest) RPCProtocol() string { return r.proto }
-func (r *fakeRequest) Service() string     { return r.service }
-func (r *fakeRequest) Method() string      { return r.method }
-func (r *fakeRequest) Version() string     { return "" }
-func (r *fakeRequest) Group() string       { return "" }
-func (r *fakeRequest) DecodeError() error  { return r.decodeErr }
-
-var (
-	_ rpcmeta.Request = (*fakeRequest)(nil)
-	_ rpcmeta.Invalid = (*fakeRequest)(nil)
-)
-
-func dubboReq(service, method string) *fakeRequest {
-	return &fakeRequest{CommonHeader: protocol.CommonHeader{}, proto: "dubbo", service: service, method: method}
-}
-
-func thriftReq(service, method string) *fakeRequest {
-	return &fakeRequest{CommonHeader: protocol.CommonHeader{}, proto: "thrift", service: service, method: method}
-}
-
-type fakeInfo struct {
-	api.RequestInfo
-	mu    sync.Mutex
-	flags api.ResponseFlag
-}
-
-func (i *fakeInfo) SetResponseFlag(f api.ResponseFlag) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.flags |= f
-}
-
-func (i *fakeInfo) GetResponseFlag(f api.ResponseFlag) bool {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.flags&f != 0
-}
-
-type fakeConn struct {
-	api.Connection
-	remote net.Addr
-}
-
-func (c *fakeConn) RemoteAddr() net.Addr { return c.remote }
-
-// fakeHandler records hijacks; every method the filter must not call
-// panics through the nil embedded interface.
-type fakeHandler struct {
-	api.StreamReceiverFilterHandler
-	conn api.Connection
-	info *fakeInfo
-
-	mu      sync.Mutex
-	hijacks []int
-	headers []api.HeaderMap
-}
-
-func newHandler() *fakeHandler { return &fakeHandler{info: &fakeInfo{}} }
-
-func (h *fakeHandler) SendHijackReply(code int, headers api.HeaderMap) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.hijacks = append(h.hijacks, code)
-	h.headers = append(h.headers, headers)
-}
-
-func (h *fakeHandler) Connection() api.Connection   { return h.conn }
-func (h *fakeHandler) RequestInfo() api.RequestInfo { return h.info }
-
-func (h *fakeHandler) hijacked() []int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]int(nil), h.hijacks...)
-}
-
-type fakeCallbacks struct {
-	api.StreamFilterChainFactoryCallbacks
-	filters []api.StreamReceiverFilter
-	phases  []api.ReceiverFilterPhase
-}
-
-func (c *fakeCallbacks) AddStreamReceiverFilter(f api.StreamReceiverFilter, p api.ReceiverFilterPhase) {
-	c.filters = append(c.filters, f)
-	c.phases = append(c.phases, p)
+func thriftReq(service, method string) *filtertest.Request {
+	return filtertest.NewRequest("thrift", service, method)
 }
 
 // newFactory builds a Factory from JSON, with randomness that never fires
@@ -127,14 +42,14 @@ func newFactory(t *testing.T, js string) *Factory {
 }
 
 // stream is one stream's filter as MOSN would set it up.
-func stream(t *testing.T, f *Factory) (*filter, *fakeHandler) {
+func stream(t *testing.T, f *Factory) (*filter, *filtertest.Handler) {
 	t.Helper()
-	cb := &fakeCallbacks{}
+	cb := &filtertest.ReceiverCallbacks{}
 	f.CreateFilterChain(context.Background(), cb)
-	require.Len(t, cb.filters, 1)
-	require.Equal(t, api.BeforeRoute, cb.phases[0])
-	h := newHandler()
-	fl := cb.filters[0].(*filter)
+	require.Len(t, cb.Receivers, 1)
+	require.Equal(t, api.BeforeRoute, cb.Phases[0])
+	h := filtertest.NewHandler()
+	fl := cb.Receivers[0].(*filter)
 	fl.SetReceiveFilterHandler(h)
 	return fl, h
 }
@@ -201,8 +116,8 @@ func TestFirstMatchingRuleWins(t *testing.T) {
 		{"match": {"protocols": ["thrift"]}, "abort": {"error": {"http_status": 504}}},
 		{"match": {"source_ips": ["10.0.0.0/8"]}, "abort": {"error": {"http_status": 403}}}
 	]}`)
-	inside := &fakeConn{remote: &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 4000}}
-	outside := &fakeConn{remote: &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 4000}}
+	inside := &filtertest.Conn{Addr: &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 4000}}
+	outside := &filtertest.Conn{Addr: &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 4000}}
 	cases := []struct {
 		name    string
 		headers api.HeaderMap
@@ -217,14 +132,14 @@ func TestFirstMatchingRuleWins(t *testing.T) {
 		{"no rule: source outside", dubboReq("svc.B", "x"), outside, nil},
 		{"no rule: unknown source", dubboReq("svc.B", "x"), nil, nil},
 		{"not a meshproto request", protocol.CommonHeader{"x-rpc-service": "svc.A"}, nil, nil},
-		{"unreadable request is left to meshproto_metadata", &fakeRequest{CommonHeader: protocol.CommonHeader{}, proto: "dubbo", service: "svc.A", method: "slow", decodeErr: errors.New("bad hessian")}, nil, nil},
+		{"unreadable request is left to meshproto_metadata", &filtertest.Request{CommonHeader: protocol.CommonHeader{}, Proto: "dubbo", Svc: "svc.A", Meth: "slow", DecodeErr: errors.New("bad hessian")}, nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fl, h := stream(t, f)
-			h.conn = tc.conn
+			h.Conn = tc.conn
 			status := fl.OnReceive(newCtx(), tc.headers, nil, nil)
-			assert.Equal(t, tc.want, h.hijacked())
+			assert.Equal(t, tc.want, h.Hijacked())
 			if tc.want == nil {
 				assert.Equal(t, api.StreamFilterContinue, status)
 			} else {
@@ -239,7 +154,7 @@ func TestAbortAnswersNatively(t *testing.T) {
 	cases := []struct {
 		name     string
 		js       string
-		req      *fakeRequest
+		req      *filtertest.Request
 		code     int
 		native   uint32
 		isNative bool
@@ -257,13 +172,13 @@ func TestAbortAnswersNatively(t *testing.T) {
 			fl, h := stream(t, f)
 			ctx := newCtx()
 			assert.Equal(t, api.StreamFilterStop, fl.OnReceive(ctx, tc.req, nil, nil))
-			assert.Equal(t, []int{tc.code}, h.hijacked())
-			assert.Same(t, tc.req, h.headers[0])
+			assert.Equal(t, []int{tc.code}, h.Hijacked())
+			assert.Same(t, tc.req, h.HijackHeaders()[0])
 			lr := rpcmeta.GetLocalReply(ctx)
 			require.NotNil(t, lr)
 			assert.Equal(t, rpcmeta.LocalReply{Native: tc.native, HasNative: tc.isNative, Message: tc.message}, *lr)
-			assert.True(t, h.info.GetResponseFlag(api.FaultInjected))
-			assert.False(t, h.info.GetResponseFlag(api.DelayInjected))
+			assert.True(t, h.Info.GetResponseFlag(api.FaultInjected))
+			assert.False(t, h.Info.GetResponseFlag(api.DelayInjected))
 			assert.Equal(t, Stats{Aborts: 1}, f.Stats())
 			fl.OnDestroy()
 		})
@@ -311,12 +226,12 @@ func TestPercentages(t *testing.T) {
 			}
 			if tc.wantAbort {
 				assert.Equal(t, api.StreamFilterStop, status)
-				assert.Equal(t, []int{503}, h.hijacked())
+				assert.Equal(t, []int{503}, h.Hijacked())
 			} else {
 				assert.Equal(t, api.StreamFilterContinue, status)
-				assert.Empty(t, h.hijacked())
+				assert.Empty(t, h.Hijacked())
 			}
-			assert.Equal(t, tc.wantDelay, h.info.GetResponseFlag(api.DelayInjected))
+			assert.Equal(t, tc.wantDelay, h.Info.GetResponseFlag(api.DelayInjected))
 			fl.OnDestroy()
 		})
 	}
@@ -366,14 +281,14 @@ func TestDelayThenContinueOrAbort(t *testing.T) {
 			go func() { done <- fl.OnReceive(newCtx(), dubboReq("svc", "m"), nil, nil) }()
 
 			assert.Equal(t, 200*time.Millisecond, <-g.started)
-			assert.Empty(t, h.hijacked(), "nothing is answered during the delay")
+			assert.Empty(t, h.Hijacked(), "nothing is answered during the delay")
 			assert.Equal(t, Stats{Delays: 1}, f.Stats())
 			assert.Equal(t, int64(1), f.active.Load())
 			g.release <- true
 
 			assert.Equal(t, tc.want, <-done)
-			assert.Equal(t, tc.codes, h.hijacked())
-			assert.True(t, h.info.GetResponseFlag(api.DelayInjected))
+			assert.Equal(t, tc.codes, h.Hijacked())
+			assert.True(t, h.Info.GetResponseFlag(api.DelayInjected))
 			assert.Equal(t, int64(0), f.active.Load())
 			fl.OnDestroy()
 		})
@@ -407,8 +322,8 @@ func TestOnDestroyDuringDelay(t *testing.T) {
 			}
 
 			assert.Equal(t, api.StreamFilterStop, <-done)
-			assert.Empty(t, h.hijacked())
-			assert.Empty(t, nextH.hijacked())
+			assert.Empty(t, h.Hijacked())
+			assert.Empty(t, nextH.Hijacked())
 			assert.Equal(t, Stats{Delays: 1, DelaysCancelled: 1}, f.Stats())
 			assert.Equal(t, int64(0), f.active.Load())
 			next.OnDestroy()
@@ -443,7 +358,7 @@ func TestOnDestroyStopsARealTimer(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnDestroy did not end the delay")
 	}
-	assert.Empty(t, h.hijacked())
+	assert.Empty(t, h.Hijacked())
 }
 
 func TestMaxActiveDelays(t *testing.T) {
@@ -458,7 +373,7 @@ func TestMaxActiveDelays(t *testing.T) {
 	// A second request is not delayed while the first waits.
 	second, h2 := stream(t, f)
 	assert.Equal(t, api.StreamFilterContinue, second.OnReceive(newCtx(), dubboReq("svc", "m"), nil, nil))
-	assert.False(t, h2.info.GetResponseFlag(api.DelayInjected))
+	assert.False(t, h2.Info.GetResponseFlag(api.DelayInjected))
 	assert.Equal(t, Stats{Delays: 1, DelaysSkipped: 1}, f.Stats())
 	second.OnDestroy()
 
@@ -489,13 +404,13 @@ func TestConcurrentStreams(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// Not stream(): require must not run off the test goroutine.
-			cb := &fakeCallbacks{}
+			cb := &filtertest.ReceiverCallbacks{}
 			f.CreateFilterChain(context.Background(), cb)
-			fl, h := cb.filters[0].(*filter), newHandler()
+			fl, h := cb.Receivers[0].(*filter), filtertest.NewHandler()
 			fl.SetReceiveFilterHandler(h)
 			fl.OnReceive(newCtx(), dubboReq("svc", "m"), nil, nil)
 			mu.Lock()
-			aborted += len(h.hijacked())
+			aborted += len(h.Hijacked())
 			mu.Unlock()
 			fl.OnDestroy()
 		}()

@@ -11,91 +11,23 @@ import (
 	"mosn.io/api"
 	"mosn.io/mosn/pkg/protocol"
 
-	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/filtertest"
 )
 
-// fakeRequest and fakeResponse are meshproto frames seen through rpcmeta
-// only, as the filter sees every protocol.
-type fakeRequest struct {
-	protocol.CommonHeader
-	proto, service, method, version, group string
-}
-
-func (r *fakeRequest) RPCProtocol() string { return r.proto }
-func (r *fakeRequest) Service() string     { return r.service }
-func (r *fakeRequest) Method() string      { return r.method }
-func (r *fakeRequest) Version() string     { return r.version }
-func (r *fakeRequest) Group() string       { return r.group }
-
-type fakeResponse struct {
-	protocol.CommonHeader
-	proto string
-}
-
-func (r *fakeResponse) RPCProtocol() string  { return r.proto }
-func (r *fakeResponse) NativeStatus() uint32 { return 0 }
-func (r *fakeResponse) Succeeded() bool      { return true }
-
-// xFrame is a frame that also says its MOSN stream type, as xprotocol
-// frames do; a codec's frame type may implement Request and Response both.
-type xFrame struct {
-	fakeResponse
-	streamType api.StreamType
-}
-
-func (f *xFrame) GetStreamType() api.StreamType { return f.streamType }
-
-var (
-	_ rpcmeta.Request  = (*fakeRequest)(nil)
-	_ rpcmeta.Response = (*fakeResponse)(nil)
-)
-
-func newReq(headers map[string]string) *fakeRequest {
+func newReq(headers map[string]string) *filtertest.Request {
 	h := protocol.CommonHeader{}
 	for k, v := range headers {
 		h[k] = v
 	}
-	return &fakeRequest{CommonHeader: h, proto: "dubbo", service: "org.example.Greeter", method: "greet", version: "1.0.0"}
+	return &filtertest.Request{CommonHeader: h, Proto: "dubbo", Svc: "org.example.Greeter", Meth: "greet", Ver: "1.0.0"}
 }
 
-func newResp(headers map[string]string) *fakeResponse {
+func newResp(headers map[string]string) *filtertest.Response {
 	h := protocol.CommonHeader{}
 	for k, v := range headers {
 		h[k] = v
 	}
-	return &fakeResponse{CommonHeader: h, proto: "dubbo"}
-}
-
-type fakeConn struct {
-	api.Connection
-	addr net.Addr
-}
-
-func (c *fakeConn) RemoteAddr() net.Addr { return c.addr }
-
-type fakeHandler struct {
-	api.StreamReceiverFilterHandler
-	conn api.Connection
-}
-
-func (h *fakeHandler) Connection() api.Connection { return h.conn }
-
-type callbacks struct {
-	api.StreamFilterChainFactoryCallbacks
-	receivers []api.ReceiverFilterPhase
-	senders   []api.SenderFilterPhase
-	receiver  api.StreamReceiverFilter
-	sender    api.StreamSenderFilter
-}
-
-func (c *callbacks) AddStreamReceiverFilter(f api.StreamReceiverFilter, p api.ReceiverFilterPhase) {
-	c.receiver = f
-	c.receivers = append(c.receivers, p)
-}
-
-func (c *callbacks) AddStreamSenderFilter(f api.StreamSenderFilter, p api.SenderFilterPhase) {
-	c.sender = f
-	c.senders = append(c.senders, p)
+	return &filtertest.Response{CommonHeader: h, Proto: "dubbo", OK: true}
 }
 
 func conf(t *testing.T, js string) map[string]interface{} {
@@ -106,14 +38,14 @@ func conf(t *testing.T, js string) map[string]interface{} {
 }
 
 // stream builds the filter chain of one stream from a JSON config.
-func stream(t *testing.T, js string, h api.StreamReceiverFilterHandler) *callbacks {
+func stream(t *testing.T, js string, h api.StreamReceiverFilterHandler) *filtertest.Callbacks {
 	t.Helper()
 	fac, err := CreateFilterFactory(conf(t, js))
 	require.NoError(t, err)
-	cb := &callbacks{}
+	cb := &filtertest.Callbacks{}
 	fac.CreateFilterChain(context.Background(), cb)
-	if cb.receiver != nil {
-		cb.receiver.SetReceiveFilterHandler(h)
+	if cb.Receiver() != nil {
+		cb.Receiver().SetReceiveFilterHandler(h)
 	}
 	return cb
 }
@@ -226,13 +158,13 @@ func TestRequestRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cb := stream(t, tc.js, &fakeHandler{})
-			assert.Equal(t, []api.ReceiverFilterPhase{api.BeforeRoute}, cb.receivers)
-			assert.Empty(t, cb.senders, "no response rules, no sender filter")
+			cb := stream(t, tc.js, &filtertest.Handler{})
+			assert.Equal(t, []api.ReceiverFilterPhase{api.BeforeRoute}, cb.Phases)
+			assert.Empty(t, cb.SenderPhases, "no response rules, no sender filter")
 			req := newReq(tc.in)
-			assert.Equal(t, api.StreamFilterContinue, cb.receiver.OnReceive(context.Background(), req, nil, nil))
+			assert.Equal(t, api.StreamFilterContinue, cb.Receiver().OnReceive(context.Background(), req, nil, nil))
 			assert.Equal(t, tc.want, headersOf(req.CommonHeader))
-			cb.receiver.OnDestroy()
+			cb.Receiver().OnDestroy()
 		})
 	}
 }
@@ -244,16 +176,16 @@ func TestSourceAddressMatch(t *testing.T) {
 		handler api.StreamReceiverFilterHandler
 		want    bool
 	}{
-		{"inside", &fakeHandler{conn: &fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("10.2.3.4"), Port: 1}}}, true},
-		{"outside", &fakeHandler{conn: &fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 1}}}, false},
-		{"no connection", &fakeHandler{}, false},
+		{"inside", &filtertest.Handler{Conn: &filtertest.Conn{Addr: &net.TCPAddr{IP: net.ParseIP("10.2.3.4"), Port: 1}}}, true},
+		{"outside", &filtertest.Handler{Conn: &filtertest.Conn{Addr: &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 1}}}, false},
+		{"no connection", &filtertest.Handler{}, false},
 		{"no handler", nil, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cb := stream(t, js, tc.handler)
 			req := newReq(nil)
-			cb.receiver.OnReceive(context.Background(), req, nil, nil)
+			cb.Receiver().OnReceive(context.Background(), req, nil, nil)
 			_, set := req.Get("x-zone")
 			assert.Equal(t, tc.want, set)
 		})
@@ -271,7 +203,7 @@ func TestResponseRules(t *testing.T) {
 	}`
 	cases := []struct {
 		name string
-		req  *fakeRequest
+		req  *filtertest.Request
 		resp api.HeaderMap
 		want map[string]string // the response's headers after Append
 	}{
@@ -289,20 +221,20 @@ func TestResponseRules(t *testing.T) {
 		},
 		{
 			name: "request did not match: the response is untouched",
-			req:  &fakeRequest{CommonHeader: protocol.CommonHeader{}, proto: "thrift", service: "Calculator", method: "add"},
+			req:  &filtertest.Request{CommonHeader: protocol.CommonHeader{}, Proto: "thrift", Svc: "Calculator", Meth: "add"},
 			resp: newResp(map[string]string{"x-internal": "secret"}),
 			want: map[string]string{"x-internal": "secret"},
 		},
 		{
 			name: "a frame that says it is a request (a local reply) is untouched",
 			req:  newReq(map[string]string{"x-tenant": "t1"}),
-			resp: &xFrame{fakeResponse: *newResp(map[string]string{"x-internal": "secret"}), streamType: api.Request},
+			resp: &filtertest.TypedResponse{Response: *newResp(map[string]string{"x-internal": "secret"}), StreamType: api.Request},
 			want: map[string]string{"x-internal": "secret"},
 		},
 		{
 			name: "a frame that says it is a response is changed",
 			req:  newReq(map[string]string{"x-tenant": "t1"}),
-			resp: &xFrame{fakeResponse: *newResp(nil), streamType: api.Response},
+			resp: &filtertest.TypedResponse{Response: *newResp(nil), StreamType: api.Response},
 			want: map[string]string{"x-served-via": "meshproto", "x-served-for": "org.example.Greeter.greet@t1"},
 		},
 		{
@@ -314,20 +246,20 @@ func TestResponseRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cb := stream(t, js, &fakeHandler{})
-			assert.Equal(t, []api.ReceiverFilterPhase{api.BeforeRoute}, cb.receivers)
-			require.Equal(t, []api.SenderFilterPhase{api.BeforeSend}, cb.senders)
-			cb.sender.SetSenderFilterHandler(nil)
-			assert.Equal(t, api.StreamFilterContinue, cb.receiver.OnReceive(context.Background(), tc.req, nil, nil))
+			cb := stream(t, js, &filtertest.Handler{})
+			assert.Equal(t, []api.ReceiverFilterPhase{api.BeforeRoute}, cb.Phases)
+			require.Equal(t, []api.SenderFilterPhase{api.BeforeSend}, cb.SenderPhases)
+			cb.Sender().SetSenderFilterHandler(nil)
+			assert.Equal(t, api.StreamFilterContinue, cb.Receiver().OnReceive(context.Background(), tc.req, nil, nil))
 			// Nothing happens to the response before Append.
 			_, hasResp := tc.req.Get("x-served-via")
 			assert.False(t, hasResp, "response rules never touch the request")
-			assert.Equal(t, api.StreamFilterContinue, cb.sender.Append(context.Background(), tc.resp, nil, nil))
+			assert.Equal(t, api.StreamFilterContinue, cb.Sender().Append(context.Background(), tc.resp, nil, nil))
 			var got map[string]string
 			switch r := tc.resp.(type) {
-			case *fakeResponse:
+			case *filtertest.Response:
 				got = headersOf(r.CommonHeader)
-			case *xFrame:
+			case *filtertest.TypedResponse:
 				got = headersOf(r.CommonHeader)
 			case protocol.CommonHeader:
 				got = headersOf(r)
@@ -337,25 +269,25 @@ func TestResponseRules(t *testing.T) {
 			} else {
 				assert.Equal(t, tc.want, got)
 			}
-			cb.receiver.OnDestroy()
-			cb.sender.OnDestroy()
+			cb.Receiver().OnDestroy()
+			cb.Sender().OnDestroy()
 		})
 	}
 }
 
 func TestAppendWithoutAMatchedRequestChangesNothing(t *testing.T) {
-	cb := stream(t, `{"response": [{"set": {"x-served-via": "meshproto"}}]}`, &fakeHandler{})
+	cb := stream(t, `{"response": [{"set": {"x-served-via": "meshproto"}}]}`, &filtertest.Handler{})
 	// The request was not a meshproto request: nothing was remembered.
-	cb.receiver.OnReceive(context.Background(), protocol.CommonHeader{"x-rpc-service": "S"}, nil, nil)
+	cb.Receiver().OnReceive(context.Background(), protocol.CommonHeader{"x-rpc-service": "S"}, nil, nil)
 	resp := newResp(nil)
-	cb.sender.Append(context.Background(), resp, nil, nil)
+	cb.Sender().Append(context.Background(), resp, nil, nil)
 	assert.Empty(t, resp.CommonHeader)
 }
 
 func TestOtherTrafficPassesUntouched(t *testing.T) {
-	cb := stream(t, `{"request": [{"set": {"x-a": "1"}, "remove": ["x-b"]}]}`, &fakeHandler{})
+	cb := stream(t, `{"request": [{"set": {"x-a": "1"}, "remove": ["x-b"]}]}`, &filtertest.Handler{})
 	h := protocol.CommonHeader{"x-b": "2"}
-	assert.Equal(t, api.StreamFilterContinue, cb.receiver.OnReceive(context.Background(), h, nil, nil))
+	assert.Equal(t, api.StreamFilterContinue, cb.Receiver().OnReceive(context.Background(), h, nil, nil))
 	assert.Equal(t, map[string]string{"x-b": "2"}, headersOf(h))
 }
 
@@ -373,23 +305,23 @@ func TestFilterChain(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cb := stream(t, tc.js, nil)
-			assert.Len(t, cb.receivers, tc.receivers)
-			assert.Len(t, cb.senders, tc.senders)
+			assert.Len(t, cb.Phases, tc.receivers)
+			assert.Len(t, cb.SenderPhases, tc.senders)
 			if tc.senders > 0 {
-				assert.Same(t, cb.receiver.(*filter), cb.sender.(*filter), "one per-stream state for both sides")
+				assert.Same(t, cb.Receiver().(*filter), cb.Sender().(*filter), "one per-stream state for both sides")
 			}
 		})
 	}
 }
 
 func TestPooledFilterIsReleasedAfterBothDestroys(t *testing.T) {
-	cb := stream(t, `{"response": [{"set": {"a": "{service}"}}]}`, &fakeHandler{})
-	f := cb.receiver.(*filter)
+	cb := stream(t, `{"response": [{"set": {"a": "{service}"}}]}`, &filtertest.Handler{})
+	f := cb.Receiver().(*filter)
 	f.OnReceive(context.Background(), newReq(nil), nil, nil)
 	require.Equal(t, []string{"org.example.Greeter"}, f.values)
-	cb.receiver.OnDestroy()
+	cb.Receiver().OnDestroy()
 	assert.NotNil(t, f.cfg, "the sender half still uses the state")
-	cb.sender.OnDestroy()
+	cb.Sender().OnDestroy()
 	assert.Nil(t, f.cfg)
 	assert.Nil(t, f.handler)
 	assert.Empty(t, f.values)
@@ -407,16 +339,16 @@ func TestLiteralValuesDoNotAllocate(t *testing.T) {
 	  "response": [{"match": {"method": {"exact": "greet"}}, "set": {"x-served-via": "meshproto", "x-version": "{version}"}}]
 	}`))
 	require.NoError(t, err)
-	h := &fakeHandler{conn: &fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}}}
+	h := &filtertest.Handler{Conn: &filtertest.Conn{Addr: &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}}}
 	req := newReq(map[string]string{"x-env": "", "x-svc": "", "x-debug": "1"})
 	resp := newResp(map[string]string{"x-served-via": "", "x-version": ""})
 	ctx := context.Background()
-	var cb callbacks
+	var cb filtertest.Callbacks
 	fac.CreateFilterChain(ctx, &cb)
-	cb.receiver.SetReceiveFilterHandler(h)
+	cb.Receiver().SetReceiveFilterHandler(h)
 	run := func() {
-		cb.receiver.OnReceive(ctx, req, nil, nil)
-		cb.sender.Append(ctx, resp, nil, nil)
+		cb.Receiver().OnReceive(ctx, req, nil, nil)
+		cb.Sender().Append(ctx, resp, nil, nil)
 	}
 	run() // warm up the per-stream slices
 	assert.Zero(t, testing.AllocsPerRun(100, run))
@@ -432,15 +364,15 @@ func BenchmarkRequestAndResponse(b *testing.B) {
 	req := newReq(map[string]string{"x-env": ""})
 	resp := newResp(map[string]string{"x-served-via": ""})
 	ctx := context.Background()
-	cb := &callbacks{}
+	cb := &filtertest.Callbacks{}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		cb.receivers, cb.senders = cb.receivers[:0], cb.senders[:0]
+		cb.Reset()
 		fac.CreateFilterChain(ctx, cb)
-		cb.receiver.SetReceiveFilterHandler(nil)
-		cb.receiver.OnReceive(ctx, req, nil, nil)
-		cb.sender.Append(ctx, resp, nil, nil)
-		cb.receiver.OnDestroy()
-		cb.sender.OnDestroy()
+		cb.Receiver().SetReceiveFilterHandler(nil)
+		cb.Receiver().OnReceive(ctx, req, nil, nil)
+		cb.Sender().Append(ctx, resp, nil, nil)
+		cb.Receiver().OnDestroy()
+		cb.Sender().OnDestroy()
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/filtertest"
 )
 
 // fakeRequest is an rpcmeta.Request; it also answers the two api.XFrame
@@ -22,16 +23,10 @@ import (
 // both directions) it is an rpcmeta.Response too, with status 0: that is
 // what the sender filters get when the proxy hijacks the stream.
 type fakeRequest struct {
-	protocol.CommonHeader
-	proto, service, method string
-	oneway, heartbeat      bool
+	filtertest.Request
+	oneway, heartbeat bool
 }
 
-func (r *fakeRequest) RPCProtocol() string    { return r.proto }
-func (r *fakeRequest) Service() string        { return r.service }
-func (r *fakeRequest) Method() string         { return r.method }
-func (r *fakeRequest) Version() string        { return "" }
-func (r *fakeRequest) Group() string          { return "" }
 func (r *fakeRequest) IsHeartbeatFrame() bool { return r.heartbeat }
 func (r *fakeRequest) NativeStatus() uint32   { return 0 }
 func (r *fakeRequest) Succeeded() bool        { return false }
@@ -48,28 +43,15 @@ var (
 )
 
 func newReq(proto, service, method string) *fakeRequest {
-	return &fakeRequest{CommonHeader: protocol.CommonHeader{}, proto: proto, service: service, method: method}
+	return &fakeRequest{Request: *filtertest.NewRequest(proto, service, method)}
 }
 
-// fakeResponse is an rpcmeta.Response.
-type fakeResponse struct {
-	protocol.CommonHeader
-	proto  string
-	status uint32
-	ok     bool
-}
-
-func (r *fakeResponse) RPCProtocol() string  { return r.proto }
-func (r *fakeResponse) NativeStatus() uint32 { return r.status }
-func (r *fakeResponse) Succeeded() bool      { return r.ok }
-func (r *fakeResponse) GetStreamType() api.StreamType {
-	return api.Response
-}
-
-var _ rpcmeta.Response = (*fakeResponse)(nil)
-
-func newResp(proto string, status uint32, ok bool) *fakeResponse {
-	return &fakeResponse{CommonHeader: protocol.CommonHeader{}, proto: proto, status: status, ok: ok}
+// newResp is an rpcmeta.Response of stream type api.Response.
+func newResp(proto string, status uint32, ok bool) *filtertest.TypedResponse {
+	return &filtertest.TypedResponse{
+		Response:   filtertest.Response{CommonHeader: protocol.CommonHeader{}, Proto: proto, Status: status, OK: ok},
+		StreamType: api.Response,
+	}
 }
 
 // fakeInfo is the stream's RequestInfo: start time and MOSN's response code.

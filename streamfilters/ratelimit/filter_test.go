@@ -19,32 +19,20 @@ import (
 	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
+	"github.com/meshproto/meshproto/streamfilters/internal/filtertest"
 )
 
-// fakeRequest is an rpcmeta.Request with fixed fields: the filter must work
-// through the interface alone.
-type fakeRequest struct {
-	protocol.CommonHeader
-	proto, service, method string
-	decodeErr              error
-}
+// fakeRequest also answers the reserved keys from the frame, as codecs do.
+type fakeRequest struct{ filtertest.Request }
 
-func (r *fakeRequest) RPCProtocol() string { return r.proto }
-func (r *fakeRequest) Service() string     { return r.service }
-func (r *fakeRequest) Method() string      { return r.method }
-func (r *fakeRequest) Version() string     { return "" }
-func (r *fakeRequest) Group() string       { return "" }
-func (r *fakeRequest) DecodeError() error  { return r.decodeErr }
-
-// Get answers the reserved keys from the frame, as codecs do.
 func (r *fakeRequest) Get(k string) (string, bool) {
 	switch k {
 	case rpcmeta.KeyProtocol:
-		return r.proto, true
+		return r.Proto, true
 	case rpcmeta.KeyService:
-		return r.service, true
+		return r.Svc, true
 	case rpcmeta.KeyMethod:
-		return r.method, true
+		return r.Meth, true
 	}
 	return r.CommonHeader.Get(k)
 }
@@ -56,57 +44,7 @@ var (
 
 // req makes a Dubbo request; headers are name, value pairs.
 func req(service, method string, headers ...string) *fakeRequest {
-	h := protocol.CommonHeader{}
-	for i := 0; i+1 < len(headers); i += 2 {
-		h[headers[i]] = headers[i+1]
-	}
-	return &fakeRequest{CommonHeader: h, proto: "dubbo", service: service, method: method}
-}
-
-type fakeInfo struct {
-	api.RequestInfo
-	flags atomic.Int64
-}
-
-func (i *fakeInfo) SetResponseFlag(f api.ResponseFlag) {
-	for {
-		old := i.flags.Load()
-		if i.flags.CompareAndSwap(old, old|int64(f)) {
-			return
-		}
-	}
-}
-
-type fakeConn struct {
-	api.Connection
-	remote net.Addr
-}
-
-func (c *fakeConn) RemoteAddr() net.Addr { return c.remote }
-
-// fakeHandler records hijacks; every method the filter must not call
-// panics through the nil embedded interface.
-type fakeHandler struct {
-	api.StreamReceiverFilterHandler
-	conn    api.Connection
-	info    *fakeInfo
-	hijacks []int
-}
-
-func (h *fakeHandler) SendHijackReply(code int, headers api.HeaderMap) {
-	h.hijacks = append(h.hijacks, code)
-}
-func (h *fakeHandler) Connection() api.Connection   { return h.conn }
-func (h *fakeHandler) RequestInfo() api.RequestInfo { return h.info }
-
-type fakeCallbacks struct {
-	api.StreamFilterChainFactoryCallbacks
-	filter api.StreamReceiverFilter
-	phase  api.ReceiverFilterPhase
-}
-
-func (c *fakeCallbacks) AddStreamReceiverFilter(f api.StreamReceiverFilter, p api.ReceiverFilterPhase) {
-	c.filter, c.phase = f, p
+	return &fakeRequest{*filtertest.NewRequest("dubbo", service, method, headers...)}
 }
 
 // fakeClock only moves when told to.
@@ -149,21 +87,23 @@ type result struct {
 
 // send runs one request through a fresh stream, as MOSN would.
 func send(f *Factory, headers api.HeaderMap, conn api.Connection) result {
-	cb := &fakeCallbacks{}
+	cb := &filtertest.ReceiverCallbacks{}
 	f.CreateFilterChain(context.Background(), cb)
-	h := &fakeHandler{conn: conn, info: &fakeInfo{}}
-	fl := cb.filter
+	info := &filtertest.RequestInfo{}
+	h := &filtertest.Handler{Conn: conn, Info: info}
+	fl := cb.Receiver()
 	fl.SetReceiveFilterHandler(h)
 	ctx := variable.NewVariableContext(context.Background())
 	status := fl.OnReceive(ctx, headers, nil, nil)
 	fl.OnDestroy()
+	hijacks := h.Hijacked()
 	switch {
-	case status == api.StreamFilterContinue && len(h.hijacks) == 0:
+	case status == api.StreamFilterContinue && len(hijacks) == 0:
 		return result{}
-	case status == api.StreamFilterStop && len(h.hijacks) == 1:
-		return result{code: h.hijacks[0], reply: rpcmeta.GetLocalReply(ctx), flags: h.info.flags.Load()}
+	case status == api.StreamFilterStop && len(hijacks) == 1:
+		return result{code: hijacks[0], reply: rpcmeta.GetLocalReply(ctx), flags: info.Flags()}
 	}
-	panic(fmt.Sprintf("status %s with hijacks %v", status, h.hijacks))
+	panic(fmt.Sprintf("status %s with hijacks %v", status, hijacks))
 }
 
 // codes sends n copies of r and returns what each got.
@@ -248,9 +188,9 @@ func TestRegistered(t *testing.T) {
 	fac, err := api.CreateStreamFilterChainFactory(FilterName, map[string]interface{}{"rules": []interface{}{map[string]interface{}{"qps": 1}}})
 	require.NoError(t, err)
 	assert.IsType(t, &Factory{}, fac)
-	cb := &fakeCallbacks{}
+	cb := &filtertest.ReceiverCallbacks{}
 	fac.CreateFilterChain(context.Background(), cb)
-	assert.Equal(t, api.BeforeRoute, cb.phase)
+	assert.Equal(t, api.BeforeRoute, cb.Phase())
 }
 
 func TestBurstThenRejectThenRefill(t *testing.T) {
@@ -306,7 +246,7 @@ func TestRejectAnswer(t *testing.T) {
 		{"configured, dubbo", `{"qps": 1, "key": "service", "error": {"http_status": 503, "message": "slow down", "native": {"dubbo": 100, "thrift": 6}}}`,
 			req("svc", "m"), 503, rpcmeta.LocalReply{Native: 100, HasNative: true, Message: "slow down"}},
 		{"configured, thrift", `{"qps": 1, "error": {"native": {"dubbo": 100, "thrift": 6}}}`,
-			&fakeRequest{CommonHeader: protocol.CommonHeader{}, proto: "thrift", service: "Calc", method: "add"}, 429,
+			&fakeRequest{filtertest.Request{CommonHeader: protocol.CommonHeader{}, Proto: "thrift", Svc: "Calc", Meth: "add"}}, 429,
 			rpcmeta.LocalReply{Native: 6, HasNative: true, Message: "meshproto: rate limited (rules[0])"}},
 	}
 	for _, tc := range cases {
@@ -328,7 +268,7 @@ func TestFirstMatchingRuleDecides(t *testing.T) {
 		{"match": {"service": {"exact": "svc"}}, "qps": 1, "burst": 2},
 		{"match": {"source_ips": ["10.0.0.0/8"]}, "qps": 1, "burst": 1, "error": {"http_status": 403}}
 	]}`)
-	inside := &fakeConn{remote: &net.TCPAddr{IP: net.ParseIP("10.9.9.9"), Port: 1}}
+	inside := &filtertest.Conn{Addr: &net.TCPAddr{IP: net.ParseIP("10.9.9.9"), Port: 1}}
 	steps := []struct {
 		name    string
 		headers api.HeaderMap
@@ -345,7 +285,7 @@ func TestFirstMatchingRuleDecides(t *testing.T) {
 		{"rule 2 by source", req("other", "fast"), inside, 0},
 		{"rule 2 empty", req("other", "fast"), inside, 403},
 		{"not a meshproto request", protocol.CommonHeader{"x-rpc-method": "slow"}, nil, 0},
-		{"unreadable request is left to meshproto_metadata", &fakeRequest{CommonHeader: protocol.CommonHeader{}, proto: "dubbo", service: "svc", method: "slow", decodeErr: errors.New("bad")}, nil, 0},
+		{"unreadable request is left to meshproto_metadata", &fakeRequest{filtertest.Request{CommonHeader: protocol.CommonHeader{}, Proto: "dubbo", Svc: "svc", Meth: "slow", DecodeErr: errors.New("bad")}}, nil, 0},
 	}
 	for _, s := range steps {
 		assert.Equal(t, s.want, send(f, s.headers, s.conn).code, s.name)
@@ -489,11 +429,11 @@ func benchSetup(t testing.TB, key string) (*Factory, api.StreamReceiverFilter, c
 	js := fmt.Sprintf(`{"rules": [{"match": {"service": {"prefix": "org."}}, "qps": 1e9, "burst": 1000000000, "key": %q}]}`, key)
 	f, err := CreateFilterFactory(mustJSON(t, js))
 	require.NoError(t, err)
-	cb := &fakeCallbacks{}
+	cb := &filtertest.ReceiverCallbacks{}
 	f.CreateFilterChain(context.Background(), cb)
-	cb.filter.SetReceiveFilterHandler(&fakeHandler{conn: &fakeConn{remote: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1}}, info: &fakeInfo{}})
+	cb.Receiver().SetReceiveFilterHandler(&filtertest.Handler{Conn: filtertest.ConnFrom("127.0.0.1", 1), Info: &filtertest.RequestInfo{}})
 	ctx := variable.NewVariableContext(context.Background())
-	return f.(*Factory), cb.filter, ctx, req("org.example.Greeter", "greet", "tenant", "t1")
+	return f.(*Factory), cb.Receiver(), ctx, req("org.example.Greeter", "greet", "tenant", "t1")
 }
 
 func mustJSON(t testing.TB, js string) map[string]interface{} {
@@ -520,10 +460,10 @@ func BenchmarkKnownKeyParallel(b *testing.B) {
 	f, _, _, _ := benchSetup(b, "header:tenant")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		cb := &fakeCallbacks{}
+		cb := &filtertest.ReceiverCallbacks{}
 		f.CreateFilterChain(context.Background(), cb)
-		fl := cb.filter
-		fl.SetReceiveFilterHandler(&fakeHandler{info: &fakeInfo{}})
+		fl := cb.Receiver()
+		fl.SetReceiveFilterHandler(filtertest.NewHandler())
 		ctx := variable.NewVariableContext(context.Background())
 		reqs := []*fakeRequest{req("org.a", "m", "tenant", "t1"), req("org.a", "m", "tenant", "t2"), req("org.a", "m", "tenant", "t3")}
 		i := 0
