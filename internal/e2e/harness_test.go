@@ -145,11 +145,18 @@ func startMOSN(t testing.TB, name string, cfg []byte, waitFor ...string) *mosnPr
 // startMOSNBinary is startMOSN with another MOSN binary (the plugin host).
 func startMOSNBinary(t testing.TB, binary, name string, cfg []byte, waitFor ...string) *mosnProc {
 	t.Helper()
+	return startMOSNArgs(t, binary, name, cfg, nil, waitFor...)
+}
+
+// startMOSNArgs starts a MOSN binary with cfg and extra command-line
+// arguments (e.g. the node identity flags of an xDS sidecar).
+func startMOSNArgs(t testing.TB, binary, name string, cfg []byte, args []string, waitFor ...string) *mosnProc {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, name+".json")
 	require.NoError(t, os.WriteFile(path, cfg, 0o644))
 	p := &mosnProc{name: name, log: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, "start", "-c", path)
+	p.cmd = exec.Command(binary, append([]string{"start", "-c", path}, args...)...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -158,12 +165,12 @@ func startMOSNBinary(t testing.TB, binary, name string, cfg []byte, waitFor ...s
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("--- %s log (tail) ---\n%s", name, tail(p.log.String(), 4000))
+			t.Logf("--- %s log (tail) ---\n%s", name, tail(p.log.String(), 6000))
 		}
 	})
 	for _, addr := range waitFor {
 		if err := waitListening(addr, 30*time.Second, p.done); err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, tail(p.log.String(), 4000))
+			t.Fatalf("%s: %v\n%s", name, err, tail(p.log.String(), 6000))
 		}
 	}
 	return p

@@ -2,10 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,26 +53,7 @@ func xdsBootstrap(controlPlane string, controlPort, adminPort int) []byte {
 // flags istio-agent passes to a sidecar.
 func startXDSMOSN(t *testing.T, name string, cfg []byte, node, cluster string, waitFor string) *mosnProc {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, name+".json")
-	require.NoError(t, os.WriteFile(path, cfg, 0o644))
-	p := &mosnProc{name: name, log: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(mosnBinary, "start", "-c", path, "--service-node", node, "--service-cluster", cluster)
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, p.cmd.Start())
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("--- %s log (tail) ---\n%s", name, tail(p.log.String(), 6000))
-		}
-	})
-	if err := waitListening(waitFor, 30*time.Second, p.done); err != nil {
-		t.Fatalf("%s: %v\n%s", name, err, tail(p.log.String(), 6000))
-	}
-	return p
+	return startMOSNArgs(t, mosnBinary, name, cfg, []string{"--service-node", node, "--service-cluster", cluster}, waitFor)
 }
 
 // xdsMesh is the state the control plane serves; resources() renders it

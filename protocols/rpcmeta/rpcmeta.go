@@ -83,3 +83,14 @@ type Invalid interface {
 	// DecodeError is nil for a good request.
 	DecodeError() error
 }
+
+// ByteSize is the size of the headers h shows (keys and values), which
+// every meshproto frame reports as its api.HeaderMap ByteSize.
+func ByteSize(h api.HeaderMap) uint64 {
+	var n uint64
+	h.Range(func(k, v string) bool {
+		n += uint64(len(k) + len(v))
+		return true
+	})
+	return n
+}

@@ -231,14 +231,7 @@ func (f *Frame) Clone() api.HeaderMap {
 }
 
 // ByteSize is the size of the visible headers.
-func (f *Frame) ByteSize() uint64 {
-	var n uint64
-	f.Range(func(k, v string) bool {
-		n += uint64(len(k) + len(v))
-		return true
-	})
-	return n
-}
+func (f *Frame) ByteSize() uint64 { return rpcmeta.ByteSize(f) }
 
 // newMessageBuffer wraps the message for MOSN. The wrapper owns no pooled
 // memory, so MOSN returning it to its pool never recycles the frame.
