@@ -117,3 +117,18 @@ func TestStringers(t *testing.T) {
 	assert.Equal(t, "Type(5)", Type(5).String())
 	assert.Equal(t, "Type(200)", Type(200).String())
 }
+
+func TestApplicationExceptionTypeReadsWhatAppendWrites(t *testing.T) {
+	for _, p := range []Proto{Binary, Compact} {
+		for _, typ := range []int32{ExcUnknown, ExcUnknownMethod, ExcInternalError, ExcProtocolError} {
+			b := AppendApplicationException(p, []byte{0xAA}, "no such method", typ)
+			got, err := ApplicationExceptionType(p, b, 1)
+			if err != nil || got != typ {
+				t.Fatalf("%v type %d: got %d, %v", p, typ, got, err)
+			}
+		}
+		if _, err := ApplicationExceptionType(p, []byte{11, 0, 1, 0x7f}, 0); err == nil && p == Binary {
+			t.Fatalf("%v: truncated string accepted", p)
+		}
+	}
+}

@@ -101,7 +101,7 @@ func decodeFrame(raw []byte, k kind, cfg *Config) (*Frame, error) {
 	case MessageException:
 		f.status = StatusApplicationException
 		f.excType = ExcUnknown
-		if t, err := readAppException(f.proto, msg, hdr.BodyOff); err == nil {
+		if t, err := thriftwire.ApplicationExceptionType(f.proto, msg, hdr.BodyOff); err == nil {
 			f.excType = t
 		}
 	}

@@ -1,26 +1,25 @@
-package thrift
+package thriftwire
 
 import (
 	"encoding/binary"
 	"errors"
-
-	"github.com/meshproto/meshproto/internal/thriftwire"
 )
 
-var errAppException = errors.New("unreadable TApplicationException")
+var errAppException = errors.New("thriftwire: unreadable TApplicationException")
 
-// readAppException reads the type (field 2, i32) of the
+// ApplicationExceptionType reads the type (field 2, i32) of the
 // TApplicationException struct at b[off:], stepping over its message
-// (field 1, string). Anything else in the struct ends the walk: the type
-// then stays ExcUnknown, which is what a client would make of it too.
-func readAppException(p thriftwire.Proto, b []byte, off int) (int32, error) {
+// (field 1, string): what a proxy needs to map an EXCEPTION reply to a
+// status. Anything else in the struct ends the walk: the type then stays
+// ExcUnknown, which is what a client would make of it too.
+func ApplicationExceptionType(p Proto, b []byte, off int) (int32, error) {
 	lastID := int16(0)
 	for off < len(b) {
 		var id int16
 		var typ byte // binary type numbering
-		if p == thriftwire.Binary {
+		if p == Binary {
 			typ = b[off]
-			if typ == byte(thriftwire.TypeStop) {
+			if typ == byte(TypeStop) {
 				break
 			}
 			if off+3 > len(b) {
@@ -36,16 +35,16 @@ func readAppException(p thriftwire.Proto, b []byte, off int) (int32, error) {
 			off++
 			switch h & 0x0f {
 			case 8:
-				typ = byte(thriftwire.TypeString)
+				typ = byte(TypeString)
 			case 5:
-				typ = byte(thriftwire.TypeI32)
+				typ = byte(TypeI32)
 			default:
 				return 0, errAppException
 			}
 			if delta := int16(h >> 4); delta != 0 {
 				id = lastID + delta
 			} else {
-				v, n, err := thriftwire.ReadVarint32(b[off:])
+				v, n, err := ReadVarint32(b[off:])
 				if err != nil {
 					return 0, errAppException
 				}
@@ -53,16 +52,16 @@ func readAppException(p thriftwire.Proto, b []byte, off int) (int32, error) {
 			}
 			lastID = id
 		}
-		switch thriftwire.Type(typ) {
-		case thriftwire.TypeString:
+		switch Type(typ) {
+		case TypeString:
 			var l int
-			if p == thriftwire.Binary {
+			if p == Binary {
 				if off+4 > len(b) {
 					return 0, errAppException
 				}
 				l, off = int(int32(binary.BigEndian.Uint32(b[off:]))), off+4
 			} else {
-				v, n, err := thriftwire.ReadVarint32(b[off:])
+				v, n, err := ReadVarint32(b[off:])
 				if err != nil {
 					return 0, errAppException
 				}
@@ -72,15 +71,15 @@ func readAppException(p thriftwire.Proto, b []byte, off int) (int32, error) {
 				return 0, errAppException
 			}
 			off += l
-		case thriftwire.TypeI32:
+		case TypeI32:
 			var v int32
-			if p == thriftwire.Binary {
+			if p == Binary {
 				if off+4 > len(b) {
 					return 0, errAppException
 				}
 				v, off = int32(binary.BigEndian.Uint32(b[off:])), off+4
 			} else {
-				u, n, err := thriftwire.ReadVarint32(b[off:])
+				u, n, err := ReadVarint32(b[off:])
 				if err != nil {
 					return 0, errAppException
 				}
