@@ -11,7 +11,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"mosn.io/api"
+	_ "mosn.io/mosn/pkg/protocol"
+	"mosn.io/mosn/pkg/types"
 	"mosn.io/pkg/buffer"
+	"mosn.io/pkg/variable"
 
 	"github.com/meshproto/meshproto/internal/dubbopeer"
 	"github.com/meshproto/meshproto/protocols/rpcmeta"
@@ -335,4 +338,44 @@ func TestMatch(t *testing.T) {
 	assert.Equal(t, api.MatchSuccess, Match(dubbopeer.EncodeHeartbeat(1, true)))
 	assert.Equal(t, api.MatchFailed, Match([]byte{0xda, 0xbc}))
 	assert.Equal(t, api.MatchFailed, Match([]byte("GET /")))
+}
+
+func TestRequestsSetMOSNHostAndPath(t *testing.T) {
+	ctx := variable.NewVariableContext(context.Background())
+	inv := greetInvocation()
+	_, err := NewProtocol(Config{}).Decode(ctx, buffer.NewIoBufferBytes(mustRequest(t, 1, inv, true)))
+	require.NoError(t, err)
+	host, err := variable.GetString(ctx, types.VarHost)
+	require.NoError(t, err)
+	assert.Equal(t, inv.Service, host)
+	path, err := variable.GetString(ctx, types.VarPath)
+	require.NoError(t, err)
+	assert.Equal(t, "/"+inv.Service+"/"+inv.Method, path)
+
+	// Heartbeats and responses set nothing.
+	for name, raw := range map[string][]byte{
+		"heartbeat": encode(t, NewProtocol(Config{}).Trigger(context.Background(), 2)),
+		"response":  mustResponse(t, 3, &dubbopeer.ServerResponse{Value: "x"}, false),
+	} {
+		ctx := variable.NewVariableContext(context.Background())
+		_, err := NewProtocol(Config{}).Decode(ctx, buffer.NewIoBufferBytes(raw))
+		require.NoError(t, err, name)
+		p, err := variable.GetString(ctx, types.VarPath)
+		assert.True(t, err != nil || p == "", name)
+	}
+}
+
+func TestRequestsAnswerMOSNStockKeys(t *testing.T) {
+	inv := greetInvocation()
+	f := decodeOne(t, mustRequest(t, 1, inv, true))
+	for key, want := range map[string]string{"service": inv.Service, "method": inv.Method, "version": inv.Version} {
+		v, ok := f.Get(key)
+		assert.True(t, ok, key)
+		assert.Equal(t, want, v, key)
+	}
+	// An attachment of that name wins: it is what is on the wire.
+	inv.Attachments = map[string]string{"method": "from-attachment"}
+	f = decodeOne(t, mustRequest(t, 1, inv, true))
+	v, _ := f.Get("method")
+	assert.Equal(t, "from-attachment", v)
 }

@@ -181,6 +181,9 @@ func (f *Frame) Get(key string) (string, bool) {
 	if i := f.find(key); i >= 0 {
 		return f.attachments[i].val, true
 	}
+	if f.IsRequest() && !f.IsEvent() {
+		return rpcmeta.StockKey(f, key)
+	}
 	return "", false
 }
 

@@ -15,7 +15,8 @@ import (
 // configuration it was created with, so one connection never sees another's
 // bytes.
 type Protocol struct {
-	cfg Config
+	cfg   Config
+	route rpcmeta.RouteVars // this connection's routing variables (decode loop only)
 }
 
 var (
@@ -48,6 +49,9 @@ func (p *Protocol) Decode(ctx context.Context, data api.IoBuffer) (interface{}, 
 			// A one-way event other than readonly has no meaning for the
 			// proxy and no stream to belong to: drop it, keep decoding.
 			continue
+		}
+		if f != nil && f.IsRequest() && !f.IsEvent() {
+			p.route.Set(ctx, f.service, f.method)
 		}
 		return f, err
 	}

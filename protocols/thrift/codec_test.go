@@ -362,3 +362,41 @@ func TestHijackHonoursAFiltersLocalReply(t *testing.T) {
 	assert.Equal(t, ExcUnknownMethod, out.ApplicationExceptionType())
 	assert.Equal(t, uint64(3), out.GetRequestId())
 }
+
+func TestRequestsSetMOSNHostAndPath(t *testing.T) {
+	cases := []struct {
+		name, method  string
+		cfg           Config
+		host, path    string
+		kind          byte
+		setsVariables bool
+	}{
+		{"multiplexed call", "Calculator:add", Config{}, "Calculator", "/Calculator/add", MessageCall, true},
+		{"oneway", "Greeter:notify", Config{}, "Greeter", "/Greeter/notify", MessageOneway, true},
+		{"plain name with a default service", "greet", Config{DefaultService: "Greeter"}, "Greeter", "/Greeter/greet", MessageCall, true},
+		{"reply sets nothing", "Greeter:greet", Config{}, "", "", MessageReply, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := argsStruct(thriftwire.Binary)
+			if tc.kind == MessageReply {
+				body = replyStruct(thriftwire.Binary, 0)
+			}
+			raw := wrap(Framed, thriftwire.Binary, 1, message(thriftwire.Binary, tc.method, tc.kind, 1, true, body))
+			ctx := variable.NewVariableContext(context.Background())
+			_, err := NewProtocol(tc.cfg).Decode(ctx, buffer.NewIoBufferBytes(raw))
+			require.NoError(t, err)
+			host, herr := variable.GetString(ctx, types.VarHost)
+			path, perr := variable.GetString(ctx, types.VarPath)
+			if !tc.setsVariables {
+				assert.True(t, herr != nil || host == "")
+				assert.True(t, perr != nil || path == "")
+				return
+			}
+			require.NoError(t, herr)
+			require.NoError(t, perr)
+			assert.Equal(t, tc.host, host)
+			assert.Equal(t, tc.path, path)
+		})
+	}
+}

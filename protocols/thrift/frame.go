@@ -131,6 +131,9 @@ func (f *Frame) Get(key string) (string, bool) {
 	if i := f.find(key); i >= 0 {
 		return f.headers[i].val, true
 	}
+	if f.isRequest() {
+		return rpcmeta.StockKey(f, key)
+	}
 	return "", false
 }
 

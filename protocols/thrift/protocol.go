@@ -19,6 +19,7 @@ type Protocol struct {
 	// kindPools: send each request to its kind's upstream pool (see
 	// KindCodecs).
 	kindPools bool
+	route     rpcmeta.RouteVars // this connection's routing variables (decode loop only)
 }
 
 var _ api.XProtocol = (*Protocol)(nil)
@@ -50,8 +51,11 @@ func (p *Protocol) Decode(ctx context.Context, data api.IoBuffer) (interface{}, 
 	if err != nil {
 		return nil, err
 	}
-	if p.kindPools && f.isRequest() {
-		chooseUpstream(ctx, f)
+	if f.isRequest() {
+		p.route.Set(ctx, f.service, f.method)
+		if p.kindPools {
+			chooseUpstream(ctx, f)
+		}
 	}
 	return f, nil
 }
