@@ -27,6 +27,7 @@ type provider struct {
 	mu                      sync.Mutex
 	srv                     *dubbopeer.Server
 	calls                   atomic.Int64
+	flaky                   atomic.Int64
 }
 
 // handle answers like examples/dubbo/provider: the value echoes the first
@@ -47,6 +48,12 @@ func (p *provider) handle(ctx context.Context, req *dubbopeer.ServerRequest) *du
 		}
 	case "fail":
 		return &dubbopeer.ServerResponse{Exception: "failed on purpose", Attachments: att}
+	case "flaky":
+		// Every other call is refused as overloaded (status 100, which
+		// the codec maps to 503): a retried call always succeeds.
+		if p.flaky.Add(1)%2 == 1 {
+			return &dubbopeer.ServerResponse{Status: 100, ErrorMessage: "overloaded on purpose"}
+		}
 	}
 	var v interface{}
 	if len(req.Args) > 0 {

@@ -218,17 +218,16 @@ func TestXDSDubbo(t *testing.T) {
 		}
 	})
 
-	t.Run("route by method; route timeout needs meshproto_metadata", func(t *testing.T) {
+	t.Run("route by method; the route timeout applies without a filter", func(t *testing.T) {
 		res, err := try(greetingService, "sleep", int32(1), nil)
 		require.NoError(t, err)
 		require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
 		assert.Equal(t, "provider-v1", res.Attachments["instance"])
-		// The route says 1s. MOSN v1.3.0 does not apply a route timeout to
-		// xprotocol requests by itself (meshproto_metadata does, and xDS
-		// cannot attach it), so a 1.3s call still succeeds.
+		// The route says 1s, the client 5s: meshproto's route handler
+		// enforces the smaller one.
 		res, err = try(greetingService, "sleep", int32(1300), nil)
 		require.NoError(t, err)
-		assert.Equal(t, dubbopeer.StatusOK, res.Status, "if this fails, the xDS route timeout now applies: update docs/istio.md")
+		assert.Equal(t, byte(31), res.Status, "Dubbo SERVER_TIMEOUT from the route's 1s: %s", res.ErrorMessage)
 	})
 
 	t.Run("route by attachment to a subset cluster", func(t *testing.T) {
@@ -241,13 +240,15 @@ func TestXDSDubbo(t *testing.T) {
 		}
 	})
 
-	t.Run("metadata_match from xDS finds no subset", func(t *testing.T) {
-		// conv.convertMeta adds the whole "envoy.lb" struct as one more
-		// key, so the criteria never match a host: MOSN answers "no
-		// healthy upstream" (it never picks a wrong host).
-		res, err := try(greetingService, "greet", "x", map[string]string{"x-tag": "metadata-match"})
-		require.NoError(t, err)
-		assert.NotEqual(t, dubbopeer.StatusOK, res.Status, "if this passes, metadata_match works over xDS now: update docs/istio.md")
+	t.Run("metadata_match from xDS picks the subset", func(t *testing.T) {
+		// MOSN's converter adds the whole "envoy.lb" struct as one more
+		// key; meshproto's converter reads its fields, as Envoy does.
+		for i := 0; i < 10; i++ {
+			res, err := try(greetingService, "greet", "x", map[string]string{"x-tag": "metadata-match"})
+			require.NoError(t, err)
+			require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+			assert.Equal(t, "provider-v2", res.Attachments["instance"])
+		}
 	})
 
 	t.Run("weighted split 80/20", func(t *testing.T) {

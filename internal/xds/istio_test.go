@@ -14,13 +14,13 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 )
 
-// TestIstioConfigsParse loads every resource in configs/istio into the
+// TestIstioConfigsParse loads every resource in configs/istio/*/ into the
 // istio.io/api types (gogo jsonpb, unknown fields rejected), so the examples in the
 // docs cannot rot.
 func TestIstioConfigsParse(t *testing.T) {
-	files, err := filepath.Glob("../../configs/istio/*.yaml")
+	files, err := filepath.Glob("../../configs/istio/*/*.yaml")
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no configs/istio/*.yaml: %v", err)
+		t.Fatalf("no configs/istio/*/*.yaml: %v", err)
 	}
 	kinds := map[string]int{}
 	for _, file := range files {
@@ -56,6 +56,8 @@ func TestIstioConfigsParse(t *testing.T) {
 				msg = &networking.DestinationRule{}
 			case "EnvoyFilter":
 				msg = &networking.EnvoyFilter{}
+			case "Sidecar":
+				msg = &networking.Sidecar{}
 			default:
 				t.Fatalf("%s #%d: unexpected kind %q", file, i, obj.Kind)
 			}
@@ -65,7 +67,7 @@ func TestIstioConfigsParse(t *testing.T) {
 			kinds[obj.Kind]++
 		}
 	}
-	for _, k := range []string{"ServiceEntry", "WorkloadEntry", "VirtualService", "DestinationRule"} {
+	for _, k := range []string{"ServiceEntry", "WorkloadEntry", "VirtualService", "DestinationRule", "Sidecar", "EnvoyFilter"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in configs/istio", k)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/meshproto/meshproto/internal/xdsroutes"
+
 	"encoding/json"
 	"fmt"
 
@@ -67,4 +69,6 @@ func registerExtensions() {
 			log.StartLogger.Fatalf("[meshproto] register %s config: %v", c.extendType, err)
 		}
 	}
+	// Routes from istiod as Istio means them (string_match, invert, ...).
+	xdsroutes.Install()
 }

@@ -11,7 +11,6 @@ package metadata
 
 import (
 	"context"
-	"strconv"
 	"sync"
 
 	"mosn.io/api"
@@ -38,7 +37,7 @@ func CreateFilterFactory(conf map[string]interface{}) (api.StreamFilterChainFact
 	if err != nil {
 		return nil, err
 	}
-	return &factory{filter: &filter{templates: cfg.templates}, timeout: cfg.timeout}, nil
+	return &factory{filter: &filter{templates: cfg.templates, keepClientTimeout: cfg.timeout == TimeoutClient}, timeout: cfg.timeout}, nil
 }
 
 type factory struct {
@@ -57,6 +56,9 @@ func (f *factory) CreateFilterChain(ctx context.Context, callbacks api.StreamFil
 
 type filter struct {
 	templates []template
+	// keepClientTimeout ("timeout": "client") tells meshproto's route
+	// handler not to enforce the route timeout either.
+	keepClientTimeout bool
 }
 
 // OnReceive sets x-mosn-host for meshproto requests; other traffic passes.
@@ -67,6 +69,9 @@ func (f *filter) OnReceive(ctx context.Context, headers api.HeaderMap, buf api.I
 	}
 	if host := f.Host(req); host != "" {
 		_ = variable.SetString(ctx, types.VarHost, host)
+	}
+	if f.keepClientTimeout {
+		rpcmeta.KeepClientTimeout(ctx)
 	}
 	return api.StreamFilterContinue
 }
@@ -91,10 +96,10 @@ func (f *filter) OnDestroy() {}
 //
 //   - It answers a request the codec could not read (rpcmeta.Invalid) with
 //     the protocol's "bad request" error instead of forwarding it.
-//   - It applies the "min" timeout policy. A Dubbo client always sends its
-//     own timeout, and MOSN lets it override the route's timeout; without
-//     this a route timeout would never apply to Dubbo traffic. It sets the
-//     proxy timeout to the smaller of the two.
+//   - It applies the "min" timeout policy (rpcmeta.EnforceRouteTimeout): a
+//     Dubbo client always sends its own timeout, and MOSN lets it override
+//     the route's. meshproto's route handler does the same in the static
+//     binary; this is what the plugin host has.
 type routedFilter struct {
 	handler api.StreamReceiverFilterHandler
 	timeout TimeoutPolicy
@@ -123,19 +128,8 @@ func (f *routedFilter) OnReceive(ctx context.Context, headers api.HeaderMap, buf
 	if f.timeout != TimeoutMin {
 		return api.StreamFilterContinue
 	}
-	info := f.handler.RequestInfo()
-	if info == nil || info.RouteEntry() == nil {
-		return api.StreamFilterContinue
+	if info := f.handler.RequestInfo(); info != nil && info.RouteEntry() != nil {
+		rpcmeta.EnforceRouteTimeout(ctx, info.RouteEntry().GlobalTimeout())
 	}
-	route := info.RouteEntry().GlobalTimeout().Milliseconds()
-	if route <= 0 {
-		return api.StreamFilterContinue
-	}
-	if s, err := variable.GetString(ctx, types.VarProxyGlobalTimeout); err == nil {
-		if client, err := strconv.ParseInt(s, 10, 64); err == nil && client > 0 && client <= route {
-			return api.StreamFilterContinue
-		}
-	}
-	_ = variable.SetString(ctx, types.VarProxyGlobalTimeout, strconv.FormatInt(route, 10))
 	return api.StreamFilterContinue
 }
