@@ -54,13 +54,12 @@ var istioWorkloads = []struct {
 
 func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
 	t.Helper()
-	istiod := peerBinary(t, "MESHPROTO_ISTIOD", "pilot-discovery")
 	thriftServer := peerBinary(t, "MESHPROTO_THRIFT", "server")
 	dubbogoProvider := peerBinary(t, "MESHPROTO_DUBBOGO", "provider")
 	// 20880: the RPC services' port (the consumer's egress listener and
 	// every provider sidecar's inbound one); 20980...9190: the applications.
 	p := newPorts(t, 20880, 20980, 20990, 21080, 9090, 9190, 15010, 18080, 15017, 15014, 19876)
-	m := &istioMesh{servicePort: p[20880], sidecars: map[string]*mosnProc{}, istiod: &syncBuffer{}}
+	m := &istioMesh{servicePort: p[20880], sidecars: map[string]*mosnProc{}}
 	m.consumer = p.addr(20880)
 
 	m.v1 = &provider{instance: "provider-v1", version: "1.0.0", addr: p.addr(20980)}
@@ -72,49 +71,7 @@ func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
 	startPeer(t, "dubbo-go provider", dubbogoProvider, "-port", fmt.Sprint(p[21080]), "-instance", "dubbogo-istio", "-version", "1.0.0")
 	startPeer(t, "thrift-v1", thriftServer, "-addr", p.addr(9090), "-transport", "header", "-multiplex", "-instance", "thrift-v1")
 	startPeer(t, "thrift-v2", thriftServer, "-addr", p.addr(9190), "-transport", "header", "-multiplex", "-instance", "thrift-v2")
-
-	// istiod's inputs: the shipped files with this run's ports.
-	dir := t.TempDir()
-	m.configDir = filepath.Join(dir, "resources")
-	require.NoError(t, os.Mkdir(m.configDir, 0o755))
-	files, err := filepath.Glob(filepath.Join(repoRoot(), "configs/istio/resources/*.yaml"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(m.configDir, filepath.Base(f)), []byte(movePorts(string(b), p)), 0o644))
-	}
-	mesh, err := os.ReadFile(filepath.Join(repoRoot(), "configs/istio/mesh.yaml"))
-	require.NoError(t, err)
-	meshText := movePorts(string(mesh), p)
-	if meshEdit != nil {
-		meshText = meshEdit(meshText)
-	}
-	meshFile := filepath.Join(dir, "mesh.yaml")
-	require.NoError(t, os.WriteFile(meshFile, []byte(meshText), 0o644))
-
-	cmd := exec.Command(istiod, "discovery", "--registries=", "--configDir="+m.configDir, "--meshConfig="+meshFile,
-		"--grpcAddr="+p.addr(15010), "--httpAddr="+p.addr(18080), "--httpsAddr="+p.addr(15017),
-		"--monitoringAddr="+p.addr(15014), "--secureGRPCAddr=", fmt.Sprintf("--ctrlz_port=%d", p[19876]),
-		"--networksConfig="+filepath.Join(dir, "no-networks.yaml"))
-	cmd.Env = append(os.Environ(), "ENABLE_CA_SERVER=false", "PILOT_CERT_PROVIDER=none")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = m.istiod, m.istiod
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("--- istiod log (tail) ---\n%s", tail(m.istiod.String(), 6000))
-		}
-	})
-	if err := waitListening(p.addr(15010), 60*time.Second, done); err != nil {
-		t.Fatalf("istiod: %v\n%s", err, tail(m.istiod.String(), 4000))
-	}
+	m.configDir, m.istiod = startIstiod(t, p, meshEdit)
 
 	m.startSidecar(t, "consumer", "127.0.0.1", map[string]string{"app": "consumer"}, p)
 	for _, w := range istioWorkloads {
@@ -130,6 +87,57 @@ func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
 		t.Fatalf("consumer sidecar: %v\n%s", err, tail(m.sidecars["consumer"].log.String(), 4000))
 	}
 	return m
+}
+
+// startIstiod runs istiod with the shipped resources and mesh config
+// (meshEdit may change the latter), on p's ports; it returns istiod's
+// config directory (edit it to push changes) and its log.
+func startIstiod(t *testing.T, p ports, meshEdit func(string) string) (string, *syncBuffer) {
+	t.Helper()
+	istiod := peerBinary(t, "MESHPROTO_ISTIOD", "pilot-discovery")
+	logs := &syncBuffer{}
+	dir := t.TempDir()
+	configDir := filepath.Join(dir, "resources")
+	require.NoError(t, os.Mkdir(configDir, 0o755))
+	files, err := filepath.Glob(filepath.Join(repoRoot(), "configs/istio/resources/*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(configDir, filepath.Base(f)), []byte(movePorts(string(b), p)), 0o644))
+	}
+	mesh, err := os.ReadFile(filepath.Join(repoRoot(), "configs/istio/mesh.yaml"))
+	require.NoError(t, err)
+	meshText := movePorts(string(mesh), p)
+	if meshEdit != nil {
+		meshText = meshEdit(meshText)
+	}
+	meshFile := filepath.Join(dir, "mesh.yaml")
+	require.NoError(t, os.WriteFile(meshFile, []byte(meshText), 0o644))
+
+	cmd := exec.Command(istiod, "discovery", "--registries=", "--configDir="+configDir, "--meshConfig="+meshFile,
+		"--grpcAddr="+p.addr(15010), "--httpAddr="+p.addr(18080), "--httpsAddr="+p.addr(15017),
+		"--monitoringAddr="+p.addr(15014), "--secureGRPCAddr=", fmt.Sprintf("--ctrlz_port=%d", p[19876]),
+		"--networksConfig="+filepath.Join(dir, "no-networks.yaml"))
+	cmd.Env = append(os.Environ(), "ENABLE_CA_SERVER=false", "PILOT_CERT_PROVIDER=none")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("--- istiod log (tail) ---\n%s", tail(logs.String(), 6000))
+		}
+	})
+	if err := waitListening(p.addr(15010), 60*time.Second, done); err != nil {
+		t.Fatalf("istiod: %v\n%s", err, tail(logs.String(), 4000))
+	}
+	return configDir, logs
 }
 
 // movePorts puts this run's ports into a shipped Istio file, in one pass
@@ -371,4 +379,26 @@ func TestIstiodRoutesDubboAndThrift(t *testing.T) {
 		assert.Greater(t, v2.Load(), int64(0), "calls before the edit went to v2")
 		assert.GreaterOrEqual(t, v1.Load(), movedAt+50, "calls after the edit go to v1")
 	})
+}
+
+// TestIstiodAutoMTLSWithoutSDS: with Istio's default enableAutoMtls and no
+// SDS server, a sidecar stops at its first CDS with one message naming the
+// switch, instead of a recovered panic and calls failing at random.
+func TestIstiodAutoMTLSWithoutSDS(t *testing.T) {
+	t.Parallel()
+	p := newPorts(t, 20880, 20980, 20990, 21080, 9090, 9190, 15010, 18080, 15017, 15014, 19876)
+	_, _ = startIstiod(t, p, nil)
+	m := &istioMesh{servicePort: p[20880], sidecars: map[string]*mosnProc{}}
+	m.startSidecar(t, "consumer", "127.0.0.1", map[string]string{"app": "consumer"}, p)
+	proc := m.sidecars["consumer"]
+	select {
+	case <-proc.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the sidecar kept running:\n%s", tail(proc.log.String(), 4000))
+	}
+	logs := proc.log.String()
+	assert.Contains(t, logs, `SDS cluster "sds-grpc"`)
+	assert.Contains(t, logs, "enableAutoMtls: false")
+	assert.NotContains(t, logs, "panic")
+	assert.Equal(t, 1, strings.Count(logs, "istiod asks for mutual TLS"), "one message")
 }

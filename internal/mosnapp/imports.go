@@ -12,6 +12,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "mosn.io/mosn/istio/istio1106"
 	_ "mosn.io/mosn/istio/istio1106/filter/stream/stats"
+	_ "mosn.io/mosn/istio/istio1106/sds" // MOSN's SDS client: without it a TLS context from xDS panics
 	_ "mosn.io/mosn/istio/istio1106/xds"
 	_ "mosn.io/mosn/pkg/filter/listener/originaldst"
 	_ "mosn.io/mosn/pkg/filter/network/connectionmanager"
