@@ -257,6 +257,20 @@ func TestIstiodRoutesDubboAndThrift(t *testing.T) {
 		}
 		assert.Equal(t, before, m.v1.calls.Load()+m.v2.calls.Load())
 	})
+	t.Run("dubbo/mirror: v1 answers, v2 gets a copy", func(t *testing.T) {
+		before := m.v2.calls.Load()
+		for i := 0; i < 10; i++ {
+			res := call(t, c, greetingService, "mirrored", []interface{}{fmt.Sprint("m", i)}, nil)
+			require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+			assert.Equal(t, "provider-v1", res.Attachments["instance"])
+			assert.Equal(t, fmt.Sprint("m", i), res.Value)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for m.v2.calls.Load() < before+10 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		assert.Equal(t, before+10, m.v2.calls.Load(), "every mirrored call reached v2 once")
+	})
 	t.Run("dubbo/retries on a retriable status", func(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			res := call(t, c, greetingService, "flaky", []interface{}{"x"}, nil)
@@ -379,6 +393,10 @@ func TestIstiodRoutesDubboAndThrift(t *testing.T) {
 		assert.Greater(t, v2.Load(), int64(0), "calls before the edit went to v2")
 		assert.GreaterOrEqual(t, v1.Load(), movedAt+50, "calls after the edit go to v1")
 	})
+
+	for name, proc := range m.sidecars {
+		assert.NotContains(t, proc.log.String(), "panic", "sidecar %s", name)
+	}
 }
 
 // TestIstiodAutoMTLSWithoutSDS: with Istio's default enableAutoMtls and no

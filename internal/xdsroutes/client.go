@@ -6,7 +6,10 @@
 //     corrected) instead of MOSN's converter alone, and applied to MOSN's
 //     router manager; MOSN's bookkeeping (config dump, ACK) is kept;
 //   - MakeHandler, registered as MOSN's default route handler, checks the
-//     header conditions MOSN's matchers cannot express;
+//     header conditions MOSN's matchers cannot express and enforces route
+//     timeouts;
+//   - LDS listeners get MOSN's mirror filter, which carries out a route's
+//     mirror policy (Envoy's router does that itself);
 //   - clusters whose TLS needs an SDS cluster the bootstrap does not have
 //     (Istio's auto mTLS without an SDS server) stop the sidecar with one
 //     clear message instead of a recovered panic and random failures.
@@ -32,6 +35,7 @@ import (
 // Install registers the route handler and wraps MOSN's ADS client.
 func Install() {
 	registerHandler()
+	registerMirror()
 	istio.RegisterParseAdsConfig(parseAdsConfig)
 }
 
@@ -80,6 +84,9 @@ func (s *streamClient) HandleResponse(resp interface{}) {
 		s.handleRDS(d)
 	case resource.ClusterType:
 		s.cfg.sds.check(d)
+		s.XdsStreamClient.HandleResponse(resp)
+	case resource.ListenerType:
+		addMirrorFilter(d)
 		s.XdsStreamClient.HandleResponse(resp)
 	default:
 		s.XdsStreamClient.HandleResponse(resp)
