@@ -257,6 +257,12 @@ func TestIstiodRoutesDubboAndThrift(t *testing.T) {
 		}
 		assert.Equal(t, before, m.v1.calls.Load()+m.v2.calls.Load())
 	})
+	t.Run("dubbo/fault delay", func(t *testing.T) {
+		start := time.Now()
+		res := call(t, c, greetingService, "delayed", []interface{}{"x"}, nil)
+		require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+		assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+	})
 	t.Run("dubbo/mirror: v1 answers, v2 gets a copy", func(t *testing.T) {
 		before := m.v2.calls.Load()
 		for i := 0; i < 10; i++ {

@@ -126,6 +126,7 @@ func TestConvertCorrectsMOSNsConversion(t *testing.T) {
 			Action:                 &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "v2"}, MetadataMatch: lbMatch, Timeout: &duration.Duration{Seconds: 1}}},
 			RequestHeadersToAdd:    []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-mesh-route", Value: "canary"}, Append: &wrappers.BoolValue{Value: false}}},
 			RequestHeadersToRemove: []string{"x-internal"},
+			ResponseHeadersToAdd:   []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-served-route", Value: "canary"}}},
 		},
 		&routev3.Route{Name: "exact-path", Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: "/svc/Greet"}}, Action: toCluster("v1")},
 		&routev3.Route{Name: "any-case-prefix", Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/svc/"}, CaseSensitive: &wrappers.BoolValue{Value: false}}, Action: toCluster("v1")},
@@ -155,6 +156,8 @@ func TestConvertCorrectsMOSNsConversion(t *testing.T) {
 	require.Len(t, canary.Route.RequestHeadersToAdd, 1)
 	assert.Equal(t, "x-mesh-route", canary.Route.RequestHeadersToAdd[0].Header.Key)
 	assert.Equal(t, []string{"x-internal"}, canary.Route.RequestHeadersToRemove)
+	require.Len(t, canary.Route.ResponseHeadersToAdd, 1)
+	assert.Equal(t, "x-served-route", canary.Route.ResponseHeadersToAdd[0].Header.Key)
 
 	exact := vh.Routers[1]
 	assert.Empty(t, exact.Match.Path)
