@@ -80,6 +80,15 @@ func (p *provider) start(t testing.TB) {
 	go func() { _ = srv.Serve(ln) }()
 }
 
+// startProvider starts a provider that stops when the test ends.
+func startProvider(t testing.TB, instance, version, addr string) *provider {
+	t.Helper()
+	p := &provider{instance: instance, version: version, addr: addr}
+	p.start(t)
+	t.Cleanup(p.stop)
+	return p
+}
+
 func (p *provider) stop() {
 	p.mu.Lock()
 	srv := p.srv

@@ -598,12 +598,8 @@ func nestedRequest(t *testing.T, id uint64, depth int, inArg bool) []byte {
 func TestFaultDeeplyNested(t *testing.T) {
 	t.Parallel()
 	p := faultPorts(t)
-	v1 := &provider{instance: "provider-v1", version: "1.0.0", addr: p.addr(20882)}
-	v2 := &provider{instance: "provider-v2", version: "2.0.0", addr: p.addr(20892)}
-	v1.start(t)
-	v2.start(t)
-	t.Cleanup(v1.stop)
-	t.Cleanup(v2.stop)
+	v1 := startProvider(t, "provider-v1", "1.0.0", p.addr(20882))
+	startProvider(t, "provider-v2", "2.0.0", p.addr(20892))
 	side := startConsumerOnly(t, p, nil)
 
 	healthy := dialAddr(t, side.addr)
@@ -659,12 +655,8 @@ func TestFaultDeeplyNested(t *testing.T) {
 func TestFaultUnfinishedFrame(t *testing.T) {
 	t.Parallel()
 	p := faultPorts(t)
-	v1 := &provider{instance: "provider-v1", version: "1.0.0", addr: p.addr(20882)}
-	v2 := &provider{instance: "provider-v2", version: "2.0.0", addr: p.addr(20892)}
-	v1.start(t)
-	v2.start(t)
-	t.Cleanup(v1.stop)
-	t.Cleanup(v2.stop)
+	startProvider(t, "provider-v1", "1.0.0", p.addr(20882))
+	startProvider(t, "provider-v2", "2.0.0", p.addr(20892))
 	side := startConsumerOnly(t, p, nil)
 
 	healthy := dialAddr(t, side.addr)

@@ -32,12 +32,12 @@ import (
 
 // istioMesh is one running mesh.
 type istioMesh struct {
-	consumer     string // the consumer sidecar's egress listener
-	servicePort  int
-	configDir    string
-	v1, v2, user *provider
-	sidecars     map[string]*mosnProc
-	istiod       *syncBuffer
+	consumer    string // the consumer sidecar's egress listener
+	servicePort int
+	configDir   string
+	v1, v2      *provider
+	sidecars    map[string]*mosnProc
+	istiod      *syncBuffer
 }
 
 // The workloads of configs/istio/resources: name, address, labels.
@@ -62,12 +62,8 @@ func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
 	m := &istioMesh{servicePort: p[20880], sidecars: map[string]*mosnProc{}}
 	m.consumer = p.addr(20880)
 
-	m.v1 = &provider{instance: "provider-v1", version: "1.0.0", addr: p.addr(20980)}
-	m.v2 = &provider{instance: "provider-v2", version: "2.0.0", addr: p.addr(20990)}
-	for _, pr := range []*provider{m.v1, m.v2} {
-		pr.start(t)
-		t.Cleanup(pr.stop)
-	}
+	m.v1 = startProvider(t, "provider-v1", "1.0.0", p.addr(20980))
+	m.v2 = startProvider(t, "provider-v2", "2.0.0", p.addr(20990))
 	startPeer(t, "dubbo-go provider", dubbogoProvider, "-port", fmt.Sprint(p[21080]), "-instance", "dubbogo-istio", "-version", "1.0.0")
 	startPeer(t, "thrift-v1", thriftServer, "-addr", p.addr(9090), "-transport", "header", "-multiplex", "-instance", "thrift-v1")
 	startPeer(t, "thrift-v2", thriftServer, "-addr", p.addr(9190), "-transport", "header", "-multiplex", "-instance", "thrift-v2")

@@ -25,12 +25,8 @@ import (
 func TestStockRouteShapes(t *testing.T) {
 	t.Parallel()
 	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
-	v1 := &provider{instance: "provider-v1", version: "1.0.0", addr: p.addr(20880)}
-	v2 := &provider{instance: "provider-v2", version: "2.0.0", addr: p.addr(20890)}
-	v1.start(t)
-	v2.start(t)
-	t.Cleanup(v1.stop)
-	t.Cleanup(v2.stop)
+	startProvider(t, "provider-v1", "1.0.0", p.addr(20880))
+	startProvider(t, "provider-v2", "2.0.0", p.addr(20890))
 	startMOSN(t, "stock-sidecar", loadConfig(t, "configs/stock/sidecar.json", p), p.addr(20881))
 	c, err := dubbopeer.Dial(ctxTimeout(t, 5e9), p.addr(20881), dubbopeer.WithDefaultTimeout(5e9))
 	require.NoError(t, err)
@@ -112,9 +108,7 @@ func TestMOSNExampleDubboConfigs(t *testing.T) {
 	t.Parallel()
 	dir := mosnModuleDir(t)
 	p := newPorts(t, 2045, 2046, 20880)
-	prov := &provider{instance: "example-provider", version: "1.0.0", addr: p.addr(20880)}
-	prov.start(t)
-	t.Cleanup(prov.stop)
+	startProvider(t, "example-provider", "1.0.0", p.addr(20880))
 	startMOSN(t, "mosn-example-server", loadForeignConfig(t, filepath.Join(dir, "examples/codes/dubbo/server_config.json"), p), p.addr(2046))
 	startMOSN(t, "mosn-example-client", loadForeignConfig(t, filepath.Join(dir, "examples/codes/dubbo/client_config.json"), p), p.addr(2045))
 	c, err := dubbopeer.Dial(ctxTimeout(t, 5e9), p.addr(2045), dubbopeer.WithDefaultTimeout(5e9))
