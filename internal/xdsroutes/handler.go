@@ -18,10 +18,18 @@ import (
 //     route whose predicates fail is skipped and the next route MOSN would
 //     match is tried, in order. Routes without predicates (every static
 //     config's) cost one map length check;
+//   - a request the codec could not read (rpcmeta.Invalid) matches no
+//     route, so it is answered natively and never forwarded;
 //   - for meshproto requests, the route timeout is enforced against the
 //     client's own (rpcmeta.EnforceRouteTimeout), so a VirtualService
 //     timeout applies without any filter in the chain.
 func MakeHandler(ctx context.Context, headers api.HeaderMap, routers types.Routers) types.RouteHandler {
+	if inv, ok := headers.(rpcmeta.Invalid); ok && inv.DecodeError() != nil {
+		// A request the codec could not read is never routed: MOSN
+		// answers it through the codec's Hijack, with the protocol's own
+		// "bad request" error.
+		return &handler{}
+	}
 	r := routers.MatchRoute(ctx, headers)
 	if r != nil && !passes(r, headers) {
 		skipped := r

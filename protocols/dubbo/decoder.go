@@ -255,8 +255,11 @@ func (f *Frame) loadAttachments() {
 	body := f.Body()
 	f.attachStart = len(body)
 	f.attachEnd = len(body)
+	withMap := false
 	switch f.respType {
 	case RespWithExceptionAttachments, RespValueAttachments, RespNullValueAttachments:
+		withMap = true
+	case RespWithException, RespValue, RespNullValue:
 	default:
 		return
 	}
@@ -264,12 +267,24 @@ func (f *Frame) loadAttachments() {
 	defer readers.Put(r)
 	r.Reset(body)
 	if err := r.Skip(); err != nil { // the response type
+		f.respType = -1
 		return
 	}
-	if f.respType != RespNullValueAttachments {
+	if f.respType != RespNullValueAttachments && f.respType != RespNullValue {
 		if err := r.Skip(); err != nil { // the value or the exception
+			// Attachments could not be found again after this value:
+			// the response is forwarded untouched, and takes none.
+			f.respType = -1
 			return
 		}
+	}
+	if !withMap {
+		if r.Pos() != len(body) {
+			// Bytes after the value: an attachment map appended there
+			// would not be where a reader looks for it.
+			f.respType = -1
+		}
+		return
 	}
 	if err := f.readAttachments(r, body); err != nil {
 		// Keep what was read; a response is never rejected for its

@@ -63,6 +63,11 @@ func (p *Protocol) Encode(ctx context.Context, model interface{}) (api.IoBuffer,
 	if !ok {
 		return nil, fmt.Errorf("dubbo: encode %T: %w", model, api.ErrUnknownType)
 	}
+	if f.IsRequest() && f.decodeErr != nil {
+		// A request whose body the codec could not read is answered with
+		// status 40, never forwarded.
+		return nil, fmt.Errorf("dubbo: refusing to forward %w", f.decodeErr)
+	}
 	return encodeFrame(f)
 }
 

@@ -155,17 +155,22 @@ func TestPartialFramesWait(t *testing.T) {
 	}
 }
 
-func TestPipelinedMixedTransports(t *testing.T) {
-	var all []byte
-	for i, c := range combos {
-		all = append(all, wrap(c.tr, c.p, int32(i), message(c.p, "greet", MessageCall, int32(i), c.strict, argsStruct(c.p)))...)
-	}
-	fs, err := decodeAll(t, all, Config{})
-	require.NoError(t, err)
-	require.Len(t, fs, len(combos))
-	for i, f := range fs {
-		assert.Equal(t, uint64(i), f.GetRequestId())
-		assert.Equal(t, combos[i].tr, f.Transport())
+func TestOneKindPerConnection(t *testing.T) {
+	for i, first := range combos {
+		for j, next := range combos {
+			a := wrap(first.tr, first.p, 1, message(first.p, "greet", MessageCall, 1, first.strict, argsStruct(first.p)))
+			b := wrap(next.tr, next.p, 2, message(next.p, "greet", MessageCall, 2, next.strict, argsStruct(next.p)))
+			fs, err := decodeAll(t, append(append([]byte(nil), a...), b...), Config{})
+			if first.tr == next.tr && first.p == next.p {
+				require.NoError(t, err, "%s then %s", first, next)
+				require.Len(t, fs, 2)
+				continue
+			}
+			var ce *ConnError
+			require.ErrorAs(t, err, &ce, "%s then %s (%d, %d)", first, next, i, j)
+			assert.Contains(t, ce.Error(), "within a connection")
+			require.Len(t, fs, 1, "the first frame was decoded")
+		}
 	}
 }
 

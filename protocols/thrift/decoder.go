@@ -88,6 +88,21 @@ func decodeFrame(raw []byte, k kind, cfg *Config) (*Frame, error) {
 	if f.isRequest() {
 		f.resolveService(cfg)
 		f.oneway = f.msgType == MessageCall && cfg.isOneway(f.name, f.method)
+	}
+	if err := fillsFrame(f, msg, hdr, k, cfg); err != nil {
+		if !f.isRequest() {
+			return nil, connErr("reply", err)
+		}
+		f.decodeErr = &StreamError{Protocol: string(ProtocolName), RequestID: f.id, Reason: "malformed request", Err: err}
+		if f.msgType == MessageOneway || f.oneway {
+			// Nobody waits for an answer: MOSN closes the connection.
+			return f, f.decodeErr
+		}
+		// Answered with PROTOCOL_ERROR, never forwarded (see Hijack and
+		// the route handler); the connection stays.
+		return f, nil
+	}
+	if f.isRequest() {
 		return f, nil
 	}
 	f.method = f.name
@@ -106,6 +121,31 @@ func decodeFrame(raw []byte, k kind, cfg *Config) (*Frame, error) {
 		}
 	}
 	return f, nil
+}
+
+// fillsFrame checks that a framed or THeader message's struct ends exactly
+// where its frame does. The proxy forwards the frame with a length computed
+// from the bytes it writes; a server reads the struct it finds there. When
+// the two disagree (bytes after the struct, or a struct that needs more
+// bytes than the frame has), a server such as Apache Thrift's
+// TFramedTransport reads the leftover bytes, or the next client's frame,
+// as the rest of this message: the shared upstream connection desyncs for
+// every client on it. So the struct is stepped over (never decoded) with
+// the same grammar a conforming server parses, and a frame whose message
+// does not fill it exactly is never forwarded. An unframed message is
+// bounded by that same step, so it is exact by construction.
+func fillsFrame(f *Frame, msg []byte, hdr thriftwire.MessageHeader, k kind, cfg *Config) error {
+	if k.transport == Unframed {
+		return nil
+	}
+	end, err := thriftwire.SkipStruct(f.proto, msg, hdr.BodyOff, cfg.MaxDepth)
+	if err != nil {
+		return fmt.Errorf("%s payload: %w", f.transport, err)
+	}
+	if end != len(msg) {
+		return fmt.Errorf("%s payload: the message ends at byte %d of %d", f.transport, end, len(msg))
+	}
+	return nil
 }
 
 // resolveService: the multiplexed prefix, else a THeader header, else the

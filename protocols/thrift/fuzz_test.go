@@ -1,6 +1,7 @@
 package thrift
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -9,9 +10,11 @@ import (
 	"github.com/meshproto/meshproto/internal/thriftwire"
 )
 
-// FuzzDecode feeds arbitrary bytes to the decoder: no panic, no loop, and
-// every accepted frame survives a header change and a new sequence id and
-// encodes to bytes that decode again.
+// FuzzDecode feeds arbitrary bytes to the decoder: no panic, no loop; a
+// request it could not bound is never encoded; every other frame, after a
+// header change and a new sequence id, encodes to exactly one frame that
+// decodes cleanly to the same message with the same struct bytes: decode,
+// encode and decode agree on where the frame ends.
 func FuzzDecode(f *testing.F) {
 	for _, c := range combos {
 		f.Add(wrap(c.tr, c.p, 7, message(c.p, "Greeter:greet", MessageCall, 7, c.strict, argsStruct(c.p)), "x-tag", "gray"))
@@ -19,31 +22,59 @@ func FuzzDecode(f *testing.F) {
 		f.Add(wrap(c.tr, c.p, 7, message(c.p, "greet", MessageException, 7, c.strict, thriftwire.AppendApplicationException(c.p, nil, "x", ExcInternalError))))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
 		p := NewProtocol(Config{MaxFrameBytes: 1 << 16})
 		buf := buffer.NewIoBufferBytes(append([]byte(nil), data...))
 		for i := 0; i < 64; i++ {
 			before := buf.Len()
-			v, err := p.Decode(context.Background(), buf)
+			v, err := p.Decode(ctx, buf)
 			if err != nil || v == nil {
 				return
 			}
+			if buf.Len() >= before {
+				t.Fatalf("decode made no progress")
+			}
 			fr := v.(*Frame)
 			fr.Range(func(k, v string) bool { return true })
+			if fr.DecodeError() != nil {
+				if _, err := p.Encode(ctx, fr); err == nil {
+					t.Fatalf("a request the codec could not bound was encoded for an upstream")
+				}
+				continue
+			}
+			body := append([]byte(nil), fr.Message()[fr.msg.BodyOff:]...)
 			fr.Set("x-fuzz", "1")
 			fr.SetRequestId(uint64(i) * 1000003 & 0x7fffffff)
-			out, err := p.Encode(context.Background(), fr)
+			out, err := p.Encode(ctx, fr)
 			if err != nil {
 				t.Fatalf("encode of a decoded frame: %v", err)
 			}
-			again, err := NewProtocol(Config{MaxFrameBytes: 1 << 20}).Decode(context.Background(), out)
-			if err != nil || again == nil {
+			v2, err := NewProtocol(Config{MaxFrameBytes: 1 << 20}).Decode(ctx, out)
+			if err != nil || v2 == nil {
 				t.Fatalf("re-encoded frame does not decode: %v", err)
 			}
-			if got := again.(*Frame).GetRequestId(); got != fr.GetRequestId() {
+			// Frame boundaries agree: exactly one frame, nothing left over,
+			// the struct bytes untouched.
+			if out.Len() != 0 {
+				t.Fatalf("re-encoded frame has %d bytes past its end", out.Len())
+			}
+			again := v2.(*Frame)
+			if again.DecodeError() != nil {
+				t.Fatalf("re-encoded frame decodes with an error: %v", again.DecodeError())
+			}
+			if got := again.GetRequestId(); got != fr.GetRequestId() {
 				t.Fatalf("sequence id %d came back as %d", fr.GetRequestId(), got)
 			}
-			if buf.Len() >= before {
-				t.Fatalf("decode made no progress")
+			if again.name != fr.name || again.msgType != fr.msgType || again.transport != fr.transport || again.proto != fr.proto {
+				t.Fatalf("message changed: %q %d %s %s -> %q %d %s %s", fr.name, fr.msgType, fr.transport, fr.proto, again.name, again.msgType, again.transport, again.proto)
+			}
+			if !bytes.Equal(again.Message()[again.msg.BodyOff:], body) {
+				t.Fatalf("struct bytes changed")
+			}
+			if fr.transport == Header {
+				if v, _ := again.Get("x-fuzz"); v != "1" {
+					t.Fatalf("a header set on a THeader frame was lost")
+				}
 			}
 		}
 	})

@@ -20,6 +20,12 @@ type Protocol struct {
 	// KindCodecs).
 	kindPools bool
 	route     rpcmeta.RouteVars // this connection's routing variables (decode loop only)
+	// The first frame fixes the connection's transport and protocol: no
+	// Thrift client changes either within a connection, and a stream that
+	// seems to is not Thrift any more (or is being probed). Decode loop only.
+	locked    bool
+	lockedTr  Transport
+	lockedPro thriftwire.Proto
 }
 
 var _ api.XProtocol = (*Protocol)(nil)
@@ -51,6 +57,13 @@ func (p *Protocol) Decode(ctx context.Context, data api.IoBuffer) (interface{}, 
 	if err != nil {
 		return nil, err
 	}
+	if f.isRequest() || p.kindPools {
+		// Replies are checked only where each upstream connection carries
+		// one kind (KindCodecs); without kind pools one carries several.
+		if err := p.lock(f); err != nil {
+			return nil, err
+		}
+	}
 	if f.isRequest() {
 		p.route.Set(ctx, f.service, f.method)
 		if p.kindPools {
@@ -60,11 +73,29 @@ func (p *Protocol) Decode(ctx context.Context, data api.IoBuffer) (interface{}, 
 	return f, nil
 }
 
+// lock fixes the connection's transport and protocol at its first frame
+// and refuses a frame of another kind later.
+func (p *Protocol) lock(f *Frame) error {
+	if !p.locked {
+		p.locked, p.lockedTr, p.lockedPro = true, f.transport, f.proto
+		return nil
+	}
+	if f.transport != p.lockedTr || f.proto != p.lockedPro {
+		return connErr(fmt.Sprintf("%s %s frame on a %s %s connection: a client never changes transport or protocol within a connection", f.transport, f.proto, p.lockedTr, p.lockedPro), nil)
+	}
+	return nil
+}
+
 // Encode writes a frame produced by this codec.
 func (p *Protocol) Encode(ctx context.Context, model interface{}) (api.IoBuffer, error) {
 	f, ok := model.(*Frame)
 	if !ok {
 		return nil, fmt.Errorf("thrift: encode %T: %w", model, api.ErrUnknownType)
+	}
+	if f.isRequest() && f.decodeErr != nil {
+		// The last line of defence: a request the codec could not bound
+		// exactly is never written to a shared upstream connection.
+		return nil, fmt.Errorf("thrift: refusing to forward %w", f.decodeErr)
 	}
 	return encodeFrame(f)
 }
