@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshproto/meshproto/internal/thriftwire"
+)
+
+// framed puts a Thrift message in a frame.
+func framed(msg []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...)
+}
+
+// greetMessage is a Thrift CALL of Greeter:greet(GreetRequest{name}).
+func greetMessage(p thriftwire.Proto, seq int32, name string) []byte {
+	msg := thriftwire.AppendMessageHeader(p, nil, "Greeter:greet", thriftwire.MessageCall, seq, true)
+	if p == thriftwire.Binary {
+		msg = append(msg, 12, 0, 1, 11, 0, 1)
+		msg = binary.BigEndian.AppendUint32(msg, uint32(len(name)))
+		msg = append(msg, name...)
+		return append(msg, 0, 0)
+	}
+	msg = append(msg, 0x1c, 0x18, byte(len(name)))
+	msg = append(msg, name...)
+	return append(msg, 0, 0)
+}
+
+// TestThriftHostileFramesNeverWedgeTheSharedUpstream is issue 12's attack
+// as a regression test, against python3-thrift framed servers (whose
+// TFramedTransport reads a whole frame and parses the message out of it):
+// hostile connections send frames whose message does not fill the frame,
+// change protocol mid-connection, and mutated copies of real frames,
+// while healthy Python and Go clients call through the same listener and
+// the same upstream connections. Before the fix a struct cut short inside
+// its frame made the server read the next client's frame as the rest of
+// the message, and every later call on that upstream connection hung.
+func TestThriftHostileFramesNeverWedgeTheSharedUpstream(t *testing.T) {
+	t.Parallel()
+	clients := thriftClients(t)
+	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	py := filepath.Join(repoRoot(), "examples", "thrift", "server.py")
+	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
+	startPeer(t, "py-server-v1", "/usr/bin/python3", py, "--addr", p.addr(9090), "--transport", "framed", "--multiplex", "--instance", "py-v1")
+	startPeer(t, "py-server-v2", "/usr/bin/python3", py, "--addr", p.addr(9190), "--transport", "framed", "--multiplex", "--instance", "py-v2")
+	side := startMOSN(t, "stock-sidecar", loadConfig(t, "configs/stock/sidecar.json", p), p.addr(20881))
+	addr := p.addr(20881)
+
+	healthy := func(t *testing.T, n int) {
+		t.Helper()
+		for _, c := range clients {
+			lines, err := c.run(t, "-addr", addr, "-transport", "framed", "-protocol", "binary", "-multiplex", "-method", "greet", "-name", "ok", "-n", fmt.Sprint(n))
+			require.NoError(t, err, c.name)
+			require.Len(t, lines, n, c.name)
+			for _, l := range lines {
+				require.True(t, l.OK, "%s: %s", c.name, l.Error)
+				assert.Equal(t, "hello ok", l.Message)
+				assert.Equal(t, "py-v1", l.Instance)
+			}
+		}
+	}
+	healthy(t, 5)
+
+	good := greetMessage(thriftwire.Binary, 1, "hostile")
+	attacks := map[string][]byte{
+		"bytes after the struct":        framed(append(append([]byte(nil), good...), 0x80, 0x01, 0x00, 0x01)),
+		"struct cut short in its frame": framed(good[:len(good)-2]),
+		"frame then compact frame":      append(framed(good), framed(greetMessage(thriftwire.Compact, 2, "x"))...),
+	}
+
+	// The healthy clients keep calling through the attack.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	failures := make(chan string, 100)
+	for _, c := range clients {
+		c := c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				cmd := c.cmd("-addr", addr, "-transport", "framed", "-protocol", "binary", "-multiplex", "-method", "greet", "-name", "during", "-n", "20")
+				cmdCtx := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+				out, err := cmdCtx.Output()
+				cancel()
+				if err != nil {
+					failures <- fmt.Sprintf("%s: %v: %s", c.name, err, tail(string(out), 500))
+					return
+				}
+			}
+		}()
+	}
+
+	// Each hostile connection writes and then reads until the proxy
+	// answers or closes it; an unfinished frame is held, so the read gives
+	// up after a moment. Ten at a time.
+	sem := make(chan struct{}, 10)
+	var attackers sync.WaitGroup
+	send := func(payload []byte) {
+		attackers.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; attackers.Done() }()
+			conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			_, _ = conn.Write(payload)
+			_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			_, _ = io.Copy(io.Discard, conn)
+		}()
+	}
+	for round := 0; round < 3; round++ {
+		for _, payload := range attacks {
+			send(payload)
+		}
+	}
+	// Mutated copies of the real frame, as issue 12's fuzzer sent them.
+	rnd := rand.New(rand.NewSource(12))
+	base := framed(good)
+	for i := 0; i < 300; i++ {
+		b := append([]byte(nil), base...)
+		switch rnd.Intn(4) {
+		case 0:
+			b[rnd.Intn(len(b))] ^= 1 << uint(rnd.Intn(8))
+		case 1:
+			b[4+rnd.Intn(len(b)-4)] = []byte{0x00, 0xff, 0x7f, 0x80}[rnd.Intn(4)]
+		case 2:
+			b = b[:1+rnd.Intn(len(b)-1)]
+		case 3:
+			binary.BigEndian.PutUint32(b[4+rnd.Intn(len(b)-8):], []uint32{0x7fffffff, 0xffffffff, 0, uint32(3 * len(b))}[rnd.Intn(4)])
+		}
+		send(b)
+	}
+	attackers.Wait()
+	close(stop)
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Errorf("healthy client failed during the attack: %s", f)
+	}
+
+	// Afterwards the shared upstream connections still answer at once.
+	start := time.Now()
+	healthy(t, 50)
+	assert.Less(t, time.Since(start), 15*time.Second)
+	select {
+	case <-side.done:
+		t.Fatal("MOSN exited")
+	default:
+	}
+}
