@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,6 +19,8 @@ type dubbogoLine struct {
 	Exception bool   `json:"exception"`
 	User      struct {
 		ID          string            `json:"id"`
+		Name        string            `json:"name"`
+		Age         int32             `json:"age"`
 		Instance    string            `json:"instance"`
 		Version     string            `json:"version"`
 		Attachments map[string]string `json:"attachments"`
@@ -67,6 +70,12 @@ func TestDubboGoThroughMOSN(t *testing.T) {
 		require.Len(t, lines, 20)
 		for _, l := range lines {
 			require.True(t, l.OK, l.Error)
+			// The POJO made the round trip: built by the provider from the
+			// UserRequest the consumer sent, read back by the consumer.
+			id := fmt.Sprintf("42-%d", l.Call)
+			assert.Equal(t, id, l.User.ID)
+			assert.Equal(t, "user-"+id, l.User.Name)
+			assert.Equal(t, int32(20+len(id)%50), l.User.Age)
 			assert.Equal(t, "dubbogo-1", l.User.Instance)
 			assert.Equal(t, "1.0.0", l.User.Version)
 			assert.Equal(t, "gray", l.User.Attachments["x-tag"])

@@ -256,6 +256,9 @@ func startPeer(t testing.TB, name, bin string, args ...string) {
 func peerBinary(t *testing.T, env, name string) string {
 	dir := os.Getenv(env)
 	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not set in CI: `make test` sets it after building the peers", env)
+		}
 		t.Skipf("%s not set: run `make e2e`, which builds the peers", env)
 	}
 	p := filepath.Join(dir, name)

@@ -363,9 +363,18 @@ func TestHijackHonoursAFiltersLocalReply(t *testing.T) {
 	req := decodeOne(t, wrap(Header, thriftwire.Compact, 3, message(thriftwire.Compact, "Greeter:greet", MessageCall, 3, true, argsStruct(thriftwire.Compact))))
 	ctx := variable.NewVariableContext(context.Background())
 	require.NoError(t, rpcmeta.SetLocalReply(ctx, &rpcmeta.LocalReply{Native: uint32(ExcUnknownMethod), HasNative: true, Message: "denied"}))
-	out := decodeOne(t, encode(t, p.Hijack(ctx, req, p.Mapping(403))))
+	wire := encode(t, p.Hijack(ctx, req, p.Mapping(403)))
+	out := decodeOne(t, wire)
 	assert.Equal(t, ExcUnknownMethod, out.ApplicationExceptionType())
 	assert.Equal(t, uint64(3), out.GetRequestId())
+	assert.Equal(t, "greet", out.name, "the unprefixed method name a multiplexed client expects")
+	// The message field carries the filter's text, not the proxy's default.
+	assert.Contains(t, string(out.Message()), "denied")
+	assert.NotContains(t, string(out.Message()), "meshproto:")
+
+	// Without a local reply the message says what failed, for which call.
+	plain := decodeOne(t, encode(t, p.Hijack(variable.NewVariableContext(context.Background()), req, p.Mapping(404))))
+	assert.Contains(t, string(plain.Message()), `service "Greeter", method "greet"`)
 }
 
 func TestRequestsSetMOSNHostAndPath(t *testing.T) {
