@@ -8,7 +8,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 FUZZTIME  ?= 30s
 
-.PHONY: all build examples dubbogo thrift istiod peers plugins plugin-check test unit e2e soak bench fuzz demo vet fmt clean help
+.PHONY: all build examples dubbogo thrift istiod peers plugins plugin-check test race unit e2e soak bench fuzz demo vet fmt clean help
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make build    build/mosn (MOSN v1.3.0 + meshproto) and the example peers"
 	@echo "make test     vet, unit tests, fuzz seed corpora, end-to-end tests (builds first)"
 	@echo "make e2e      only the end-to-end tests through build/mosn"
+	@echo "make race     the unit tests under the race detector"
 	@echo "make peers    the dubbo-go v3 and Thrift peers and istiod (their own Go modules) into build/"
 	@echo "make plugins  build/mosn-host (no meshproto inside) and every codec/filter as build/plugins/*.so"
 	@echo "make plugin-check  compare each .so with build/mosn-host (MOSN=path to check another binary)"
@@ -80,6 +81,10 @@ vet:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## race: the unit packages under the race detector (CI runs it).
+race:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
 
 ## unit: every package except the end-to-end suite (fuzz seed corpora included).
 unit:
