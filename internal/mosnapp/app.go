@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 
 	"github.com/urfave/cli"
+	"mosn.io/api"
+	"mosn.io/mosn/pkg/types"
 )
 
 // Options say what a binary is.
@@ -24,6 +26,10 @@ type Options struct {
 	// Register runs once the flags are parsed, before the configuration is
 	// loaded: codecs, filters and "extends" parsers are registered here.
 	Register func()
+	// StreamFactory, when set, replaces MOSN's xprotocol stream factory for
+	// every codec registered from Register on (the static binary wraps
+	// MOSN's, see internal/stallwatch); nil keeps stock MOSN's.
+	StreamFactory func(func(api.XProtocolCodec) types.ProtocolStreamFactory) func(api.XProtocolCodec) types.ProtocolStreamFactory
 }
 
 // Main runs the command line and exits.

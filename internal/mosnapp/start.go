@@ -59,7 +59,11 @@ func start(c *cli.Context, o Options) error {
 	stm.AppendParamsParsedStage(func(*cli.Context) {
 		// The xprotocol stream layer first: codecs, static or from a
 		// plugin's LoadCodec, register into it.
-		xprotocol.RegisterXProtocolAction(xstream.NewConnPool, xstream.NewStreamFactory, nil)
+		newFactory := xstream.NewStreamFactory
+		if o.StreamFactory != nil {
+			newFactory = o.StreamFactory(newFactory)
+		}
+		xprotocol.RegisterXProtocolAction(xstream.NewConnPool, newFactory, nil)
 		if o.Register != nil {
 			o.Register()
 		}

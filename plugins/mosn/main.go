@@ -3,7 +3,10 @@
 // accepts the flags Istio passes to a sidecar.
 package main
 
-import "github.com/meshproto/meshproto/internal/mosnapp"
+import (
+	"github.com/meshproto/meshproto/internal/mosnapp"
+	"github.com/meshproto/meshproto/internal/stallwatch"
+)
 
 // Set by the Makefile with -ldflags "-X main.Version=... -X main.Commit=...".
 var (
@@ -18,5 +21,7 @@ func main() {
 		Version:  Version,
 		Commit:   Commit,
 		Register: registerExtensions,
+		// Upstream connections that stop answering are replaced.
+		StreamFactory: stallwatch.WrapFactory,
 	})
 }

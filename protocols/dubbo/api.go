@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"sync/atomic"
+	"time"
 
 	"mosn.io/api"
 	"mosn.io/pkg/buffer"
+
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // XCodec is the codec registered with MOSN (xprotocol.RegisterXProtocolCodec
@@ -27,6 +30,14 @@ func (c *XCodec) NewXProtocol(context.Context) api.XProtocol {
 		return &Protocol{cfg: *cfg}
 	}
 	return NewProtocol(Config{})
+}
+
+// StallTimeout is the configured stall_timeout (internal/stallwatch).
+func (c *XCodec) StallTimeout() time.Duration {
+	if cfg := c.cfg.Load(); cfg != nil {
+		return cfg.stall
+	}
+	return rpcmeta.DefaultStallTimeout
 }
 
 // ProtocolMatch recognises Dubbo on "Auto" listeners.

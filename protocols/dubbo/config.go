@@ -3,6 +3,9 @@ package dubbo
 import (
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // DefaultMaxFrameBytes bounds one frame (header + body). Dubbo's own default
@@ -23,6 +26,11 @@ type Config struct {
 	// request (a fault delay, a slow filter) hold up the frames behind it
 	// on that connection.
 	WorkerPool *bool `json:"worker_pool,omitempty"`
+	// StallTimeout: an upstream connection with requests in flight that
+	// receives nothing for this long is closed and replaced (static
+	// binary; rpcmeta.DefaultStallTimeout, "0s" turns it off).
+	StallTimeout string `json:"stall_timeout,omitempty"`
+	stall        time.Duration
 }
 
 // DefaultMaxAttachments is generous: Dubbo itself sets about ten.
@@ -40,6 +48,7 @@ func (c Config) withDefaults() Config {
 		on := true
 		c.WorkerPool = &on
 	}
+	c.stall, _ = rpcmeta.ParseStallTimeout("dubbo", c.StallTimeout) // Validate reports a bad value
 	return c
 }
 
@@ -50,6 +59,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttachments < 1 {
 		return fmt.Errorf("dubbo config: max_attachments %d must be positive", c.MaxAttachments)
+	}
+	if _, err := rpcmeta.ParseStallTimeout("dubbo", c.StallTimeout); err != nil {
+		return err
 	}
 	return nil
 }

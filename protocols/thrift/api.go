@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync/atomic"
+	"time"
 
 	"mosn.io/api"
 )
@@ -31,6 +32,9 @@ func (c *XCodec) config() Config {
 	}
 	return Config{}.withDefaults()
 }
+
+// StallTimeout is the configured stall_timeout (internal/stallwatch).
+func (c *XCodec) StallTimeout() time.Duration { return c.config().stall }
 
 // ProtocolMatch recognises Thrift on "Auto" listeners.
 func (c *XCodec) ProtocolMatch() api.ProtocolMatch { return Match }

@@ -3,6 +3,9 @@ package thrift
 import (
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // DefaultMaxFrameBytes bounds one frame, as Thrift's own default
@@ -40,6 +43,11 @@ type Config struct {
 	MaxDepth int `json:"max_depth,omitempty"`
 	// MaxHeaders bounds the THeader info headers of one frame.
 	MaxHeaders int `json:"max_headers,omitempty"`
+	// StallTimeout: an upstream connection with requests in flight that
+	// receives nothing for this long is closed and replaced (static
+	// binary; rpcmeta.DefaultStallTimeout, "0s" turns it off).
+	StallTimeout string `json:"stall_timeout,omitempty"`
+	stall        time.Duration
 }
 
 // Defaults.
@@ -62,6 +70,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxHeaders == 0 {
 		c.MaxHeaders = DefaultMaxHeaders
 	}
+	c.stall, _ = rpcmeta.ParseStallTimeout("thrift", c.StallTimeout) // Validate reports a bad value
 	return c
 }
 
@@ -69,6 +78,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if c.MaxFrameBytes < 16 || c.MaxFrameBytes > 1<<30 {
 		return fmt.Errorf("thrift config: max_frame_bytes %d out of range [16, %d]", c.MaxFrameBytes, 1<<30)
+	}
+	if _, err := rpcmeta.ParseStallTimeout("thrift", c.StallTimeout); err != nil {
+		return err
 	}
 	switch c.Transport {
 	case "", "auto", "framed", "unframed", "buffered", "header":

@@ -2,6 +2,7 @@ package thrift
 
 import (
 	"context"
+	"time"
 
 	"mosn.io/api"
 	"mosn.io/mosn/pkg/types"
@@ -70,6 +71,9 @@ func (k *kindCodec) ProtocolMatch() api.ProtocolMatch {
 }
 
 func (k *kindCodec) HTTPMapping() api.HTTPMapping { return k.parent.HTTPMapping() }
+
+// StallTimeout: upstream connections are the kind codecs' (stallwatch).
+func (k *kindCodec) StallTimeout() time.Duration { return k.parent.StallTimeout() }
 
 // kindProtocol is Protocol under the kind's name.
 type kindProtocol struct {
