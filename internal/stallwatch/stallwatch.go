@@ -83,8 +83,13 @@ type watched struct {
 }
 
 // NewStream counts a request in flight until its response, its reset, or
-// (for a one-way request) its sending.
+// (for a one-way request) its sending. A stream without a receiver (MOSN
+// sends one-way requests and mirror copies that way) expects no response
+// and is not counted.
 func (w *watched) NewStream(ctx context.Context, receiver types.StreamReceiveListener) types.StreamSender {
+	if receiver == nil {
+		return w.ClientStreamConnection.NewStream(ctx, nil)
+	}
 	s := &stream{w: w, receiver: receiver}
 	sender := w.ClientStreamConnection.NewStream(ctx, s)
 	if sender == nil {

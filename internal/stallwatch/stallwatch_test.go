@@ -137,3 +137,71 @@ func TestOnewayRequestsExpectNoResponse(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	assert.Zero(t, conn.closed.Load())
 }
+
+type fakeServerConn struct {
+	types.ServerStreamConnection
+	consume func(buffer.IoBuffer)
+}
+
+func (c *fakeServerConn) Dispatch(buf buffer.IoBuffer) { c.consume(buf) }
+
+type fakeDownstream struct {
+	api.Connection
+	closed atomic.Int32
+}
+
+func (c *fakeDownstream) ID() uint64 { return 9 }
+func (c *fakeDownstream) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
+func (c *fakeDownstream) Close(api.ConnectionCloseType, api.ConnectionEvent) error {
+	c.closed.Add(1)
+	return nil
+}
+
+// frames4 consumes whole 4-byte "frames" and leaves the rest.
+func frames4(buf buffer.IoBuffer) { buf.Drain(buf.Len() / 4 * 4) }
+
+func TestAnUnfinishedFrameMustCompleteInTime(t *testing.T) {
+	conn := &fakeDownstream{}
+	d := &deadline{ServerStreamConnection: &fakeServerConn{consume: frames4}, conn: conn, bound: 60 * time.Millisecond, name: "thrift", now: time.Now}
+	buf := buffer.NewIoBuffer(64)
+	// A trickler: one byte at a time, never a whole frame in time.
+	for i := 0; i < 3; i++ {
+		_, _ = buf.Write([]byte{1})
+		d.Dispatch(buf)
+		time.Sleep(15 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool { return conn.closed.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+}
+
+func TestABusyConnectionWithFramesAcrossReadsStays(t *testing.T) {
+	conn := &fakeDownstream{}
+	d := &deadline{ServerStreamConnection: &fakeServerConn{consume: frames4}, conn: conn, bound: 50 * time.Millisecond, name: "dubbo", now: time.Now}
+	buf := buffer.NewIoBuffer(64)
+	// Every read ends in the middle of a frame, for many times the bound,
+	// but frames keep completing.
+	for i := 0; i < 40; i++ {
+		_, _ = buf.Write([]byte{1, 2, 3, 4, 5, 6})
+		d.Dispatch(buf)
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.Zero(t, conn.closed.Load())
+	_, _ = buf.Write([]byte{1, 2, 3, 4})
+	d.Dispatch(buf)
+	require.Zero(t, buf.Len())
+	time.Sleep(120 * time.Millisecond)
+	assert.Zero(t, conn.closed.Load(), "nothing pending: nothing to close")
+	d.mu.Lock()
+	assert.Nil(t, d.timer, "disarmed")
+	d.mu.Unlock()
+}
+
+func TestStreamsWithoutReceiverAreNotWatched(t *testing.T) {
+	w, conn, sc := newWatched(30 * time.Millisecond)
+	s := w.NewStream(context.Background(), nil)
+	require.NotNil(t, s)
+	assert.Equal(t, []types.StreamReceiveListener{nil}, sc.receivers, "MOSN gets no receiver, as it asked")
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, conn.closed.Load())
+}

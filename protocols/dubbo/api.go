@@ -40,6 +40,14 @@ func (c *XCodec) StallTimeout() time.Duration {
 	return rpcmeta.DefaultStallTimeout
 }
 
+// FrameTimeout is the configured frame_timeout (internal/stallwatch).
+func (c *XCodec) FrameTimeout() time.Duration {
+	if cfg := c.cfg.Load(); cfg != nil {
+		return cfg.frame
+	}
+	return rpcmeta.DefaultFrameTimeout
+}
+
 // ProtocolMatch recognises Dubbo on "Auto" listeners.
 func (c *XCodec) ProtocolMatch() api.ProtocolMatch { return Match }
 

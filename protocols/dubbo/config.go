@@ -30,7 +30,11 @@ type Config struct {
 	// receives nothing for this long is closed and replaced (static
 	// binary; rpcmeta.DefaultStallTimeout, "0s" turns it off).
 	StallTimeout string `json:"stall_timeout,omitempty"`
-	stall        time.Duration
+	// FrameTimeout: a downstream frame not complete this long after its
+	// first byte closes the connection (static binary;
+	// rpcmeta.DefaultFrameTimeout, "0s" turns it off).
+	FrameTimeout string `json:"frame_timeout,omitempty"`
+	stall, frame time.Duration
 }
 
 // DefaultMaxAttachments is generous: Dubbo itself sets about ten.
@@ -48,7 +52,9 @@ func (c Config) withDefaults() Config {
 		on := true
 		c.WorkerPool = &on
 	}
-	c.stall, _ = rpcmeta.ParseStallTimeout("dubbo", c.StallTimeout) // Validate reports a bad value
+	// Validate reports bad values.
+	c.stall, _ = rpcmeta.ParseTimeout("dubbo", "stall_timeout", c.StallTimeout, rpcmeta.DefaultStallTimeout)
+	c.frame, _ = rpcmeta.ParseTimeout("dubbo", "frame_timeout", c.FrameTimeout, rpcmeta.DefaultFrameTimeout)
 	return c
 }
 
@@ -60,7 +66,10 @@ func (c Config) Validate() error {
 	if c.MaxAttachments < 1 {
 		return fmt.Errorf("dubbo config: max_attachments %d must be positive", c.MaxAttachments)
 	}
-	if _, err := rpcmeta.ParseStallTimeout("dubbo", c.StallTimeout); err != nil {
+	if _, err := rpcmeta.ParseTimeout("dubbo", "stall_timeout", c.StallTimeout, 0); err != nil {
+		return err
+	}
+	if _, err := rpcmeta.ParseTimeout("dubbo", "frame_timeout", c.FrameTimeout, 0); err != nil {
 		return err
 	}
 	return nil

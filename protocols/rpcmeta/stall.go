@@ -14,15 +14,22 @@ import (
 // that answers nothing else meanwhile needs a larger stall_timeout.
 const DefaultStallTimeout = 30 * time.Second
 
-// ParseStallTimeout reads a codec's "stall_timeout" option: a Go duration
-// ("30s"), "" for the default, "0s" to turn the watch off.
-func ParseStallTimeout(protocol, s string) (time.Duration, error) {
+// DefaultFrameTimeout is how long a downstream frame may take from its
+// first byte to its last before the static binary closes the connection
+// (internal/stallwatch): far longer than any healthy client needs for a
+// frame within max_frame_bytes, far shorter than MOSN's 90 s idle timeout
+// that a trickling client never trips.
+const DefaultFrameTimeout = 15 * time.Second
+
+// ParseTimeout reads a codec's duration option: a Go duration ("30s"), ""
+// for def, "0s" to turn the feature off.
+func ParseTimeout(protocol, field, s string, def time.Duration) (time.Duration, error) {
 	if s == "" {
-		return DefaultStallTimeout, nil
+		return def, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s config: stall_timeout %q: want a duration such as \"30s\" (0 turns it off)", protocol, s)
+		return 0, fmt.Errorf("%s config: %s %q: want a duration such as \"30s\" (0 turns it off)", protocol, field, s)
 	}
 	return d, nil
 }

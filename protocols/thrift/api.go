@@ -36,6 +36,9 @@ func (c *XCodec) config() Config {
 // StallTimeout is the configured stall_timeout (internal/stallwatch).
 func (c *XCodec) StallTimeout() time.Duration { return c.config().stall }
 
+// FrameTimeout is the configured frame_timeout (internal/stallwatch).
+func (c *XCodec) FrameTimeout() time.Duration { return c.config().frame }
+
 // ProtocolMatch recognises Thrift on "Auto" listeners.
 func (c *XCodec) ProtocolMatch() api.ProtocolMatch { return Match }
 

@@ -47,7 +47,11 @@ type Config struct {
 	// receives nothing for this long is closed and replaced (static
 	// binary; rpcmeta.DefaultStallTimeout, "0s" turns it off).
 	StallTimeout string `json:"stall_timeout,omitempty"`
-	stall        time.Duration
+	// FrameTimeout: a downstream frame not complete this long after its
+	// first byte closes the connection (static binary;
+	// rpcmeta.DefaultFrameTimeout, "0s" turns it off).
+	FrameTimeout string `json:"frame_timeout,omitempty"`
+	stall, frame time.Duration
 }
 
 // Defaults.
@@ -70,7 +74,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxHeaders == 0 {
 		c.MaxHeaders = DefaultMaxHeaders
 	}
-	c.stall, _ = rpcmeta.ParseStallTimeout("thrift", c.StallTimeout) // Validate reports a bad value
+	// Validate reports bad values.
+	c.stall, _ = rpcmeta.ParseTimeout("thrift", "stall_timeout", c.StallTimeout, rpcmeta.DefaultStallTimeout)
+	c.frame, _ = rpcmeta.ParseTimeout("thrift", "frame_timeout", c.FrameTimeout, rpcmeta.DefaultFrameTimeout)
 	return c
 }
 
@@ -79,7 +85,10 @@ func (c Config) Validate() error {
 	if c.MaxFrameBytes < 16 || c.MaxFrameBytes > 1<<30 {
 		return fmt.Errorf("thrift config: max_frame_bytes %d out of range [16, %d]", c.MaxFrameBytes, 1<<30)
 	}
-	if _, err := rpcmeta.ParseStallTimeout("thrift", c.StallTimeout); err != nil {
+	if _, err := rpcmeta.ParseTimeout("thrift", "stall_timeout", c.StallTimeout, 0); err != nil {
+		return err
+	}
+	if _, err := rpcmeta.ParseTimeout("thrift", "frame_timeout", c.FrameTimeout, 0); err != nil {
 		return err
 	}
 	switch c.Transport {
