@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshproto/meshproto/internal/dubbopeer"
+)
+
+// Through-proxy mutational fuzzing: mutated copies of real frames are sent
+// at build/mosn while healthy real clients call through the same listener
+// and the same upstream pools. The harness knows nothing of any protocol:
+// it takes seed frames and healthy callers, so a codec added later gets
+// the same test by listing its seeds and peers.
+//
+// Short in `make test` (a fixed number of mutations); MESHPROTO_FUZZPROXY=60s
+// (`make soak` sets it) runs it for that long.
+
+// fuzzTarget is one listener under attack.
+type fuzzTarget struct {
+	addr  string
+	seeds map[string][]byte // real frames by kind, as captured from real clients
+	// healthy makes one batch of calls and says what went wrong, if
+	// anything: an error, a wrong answer, a hang past its context.
+	healthy map[string]func(ctx context.Context) error
+	proc    *mosnProc
+}
+
+// mutate returns a mutated copy of one seed (or two spliced): the
+// mutations issue 12's attacker used.
+func mutate(rnd *rand.Rand, seeds [][]byte) []byte {
+	b := append([]byte(nil), seeds[rnd.Intn(len(seeds))]...)
+	switch rnd.Intn(9) {
+	case 0: // bit flip
+		b[rnd.Intn(len(b))] ^= 1 << uint(rnd.Intn(8))
+	case 1: // a byte set to an edge value
+		b[rnd.Intn(len(b))] = []byte{0x00, 0xff, 0x7f, 0x80}[rnd.Intn(4)]
+	case 2: // truncation
+		b = b[:1+rnd.Intn(len(b)-1)]
+	case 3: // a 4-byte field set to an edge value
+		if len(b) > 4 {
+			binary.BigEndian.PutUint32(b[rnd.Intn(len(b)-3):], []uint32{0x7fffffff, 0xffffffff, 0, uint32(3 * len(b))}[rnd.Intn(4)])
+		}
+	case 4: // splice of two frames
+		o := seeds[rnd.Intn(len(seeds))]
+		b = append(b[:rnd.Intn(len(b))], o[rnd.Intn(len(o)):]...)
+	case 5: // repetition
+		b = bytes.Repeat(b, 2+rnd.Intn(3))
+	case 6: // random prefix
+		p := make([]byte, 1+rnd.Intn(8))
+		rnd.Read(p)
+		b = append(p, b...)
+	case 7: // several bit flips
+		for i := 0; i < 4; i++ {
+			b[rnd.Intn(len(b))] ^= 1 << uint(rnd.Intn(8))
+		}
+	default: // a valid frame then a mutated one on the same connection
+		c := append([]byte(nil), seeds[rnd.Intn(len(seeds))]...)
+		c[rnd.Intn(len(c))] ^= 0xff
+		b = append(b, c...)
+	}
+	return b
+}
+
+func runFuzzProxy(t *testing.T, tg fuzzTarget) {
+	t.Helper()
+	var kinds []string
+	var seeds [][]byte
+	for k, s := range tg.seeds {
+		kinds = append(kinds, k)
+		seeds = append(seeds, s)
+	}
+	t.Logf("seeds: %s", strings.Join(kinds, ", "))
+	deadline := time.Time{}
+	mutations := 400
+	if d, err := time.ParseDuration(os.Getenv("MESHPROTO_FUZZPROXY")); err == nil && d > 0 {
+		deadline, mutations = time.Now().Add(d), 1<<30
+	}
+	rssBefore := rssKB(tg.proc.cmd.Process.Pid)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	batches := map[string]int{}
+	for name, fn := range tg.healthy {
+		name, fn := name, fn
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				err := fn(ctx)
+				cancel()
+				mu.Lock()
+				batches[name]++
+				if err != nil {
+					failures = append(failures, fmt.Sprintf("%s: %v", name, err))
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+
+	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
+	sem := make(chan struct{}, 16)
+	var attackers sync.WaitGroup
+	sent := 0
+	for i := 0; i < mutations && (deadline.IsZero() || time.Now().Before(deadline)); i++ {
+		payload := mutate(rnd, seeds)
+		trickle := rnd.Intn(50) == 0
+		sem <- struct{}{}
+		attackers.Add(1)
+		sent++
+		go func() {
+			defer func() { <-sem; attackers.Done() }()
+			conn, err := net.DialTimeout("tcp", tg.addr, 2*time.Second)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			if trickle { // byte at a time
+				for j := 0; j < len(payload) && j < 64; j++ {
+					if _, err := conn.Write(payload[j : j+1]); err != nil {
+						return
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+			} else {
+				_, _ = conn.Write(payload)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			_, _ = io.Copy(io.Discard, conn)
+		}()
+	}
+	attackers.Wait()
+	close(stop)
+	wg.Wait()
+
+	rssAfter := rssKB(tg.proc.cmd.Process.Pid)
+	t.Logf("%d mutated frames sent; healthy batches %v; MOSN RSS %d -> %d MiB", sent, batches, rssBefore/1024, rssAfter/1024)
+	for _, f := range failures {
+		t.Errorf("healthy client failed: %s", f)
+	}
+	for name := range tg.healthy {
+		assert.Positive(t, batches[name], "%s made no calls", name)
+	}
+	select {
+	case <-tg.proc.done:
+		t.Fatal("MOSN exited")
+	default:
+	}
+	assert.Less(t, rssAfter, 512*1024, "MOSN RSS stays bounded")
+	// After the attack every healthy caller still gets its answers.
+	for name, fn := range tg.healthy {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		assert.NoError(t, fn(ctx), "%s after the attack", name)
+		cancel()
+	}
+}
+
+// captureFrame runs a real client against a listener of its own and
+// returns the bytes of its first request.
+func captureFrame(t *testing.T, cmd func(addr string) *exec.Cmd) []byte {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	c := cmd(ln.Addr().String())
+	require.NoError(t, c.Start())
+	defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	conn, err := ln.Accept()
+	require.NoError(t, err)
+	defer conn.Close()
+	var buf bytes.Buffer
+	tmp := make([]byte, 4096)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := conn.Read(tmp)
+		buf.Write(tmp[:n])
+		if err != nil {
+			break
+		}
+	}
+	require.NotZero(t, buf.Len(), "the client sent nothing")
+	return buf.Bytes()
+}
+
+// thriftBatch runs one client invocation and checks every answer.
+func thriftBatch(c thriftClient, addr, transport, protocol string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		cmd := c.cmd("-addr", addr, "-transport", transport, "-protocol", protocol, "-multiplex", "-method", "greet", "-name", "healthy", "-n", "10")
+		cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, tail(string(out), 300))
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 10 {
+			return fmt.Errorf("%d answers of 10", len(lines))
+		}
+		for _, l := range lines {
+			var tl thriftLine
+			if err := json.Unmarshal([]byte(l), &tl); err != nil || !tl.OK || tl.Message != "hello healthy" {
+				return fmt.Errorf("wrong answer %q", l)
+			}
+		}
+		return nil
+	}
+}
+
+func TestFuzzThroughProxyThrift(t *testing.T) {
+	t.Parallel()
+	clients := thriftClients(t)
+	server := peerBinary(t, "MESHPROTO_THRIFT", "server")
+	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
+	startPeer(t, "thrift-v1", server, "-addr", p.addr(9090), "-transport", "header", "-multiplex", "-instance", "thrift-v1")
+	startPeer(t, "thrift-v2", server, "-addr", p.addr(9190), "-transport", "header", "-multiplex", "-instance", "thrift-v2")
+	side := startMOSN(t, "fuzz-thrift-sidecar", loadConfig(t, "configs/stock/sidecar.json", p), p.addr(20881))
+	tg := fuzzTarget{addr: p.addr(20881), seeds: map[string][]byte{}, healthy: map[string]func(context.Context) error{}, proc: side}
+	// Seeds: every transport x protocol, captured from each client library.
+	for _, c := range clients {
+		for _, tr := range []string{"framed", "buffered", "header"} {
+			for _, proto := range []string{"binary", "compact"} {
+				c, tr, proto := c, tr, proto
+				tg.seeds[c.name+"/"+tr+"/"+proto] = captureFrame(t, func(addr string) *exec.Cmd {
+					args := []string{"-addr", addr, "-transport", tr, "-protocol", proto, "-multiplex", "-method", "greet", "-name", "captured", "-n", "1"}
+					if tr == "header" {
+						args = append(args, "-header", "x-tag=seed")
+					}
+					return c.cmd(args...)
+				})
+			}
+		}
+	}
+	for _, c := range clients {
+		for _, k := range [][2]string{{"framed", "binary"}, {"header", "compact"}, {"buffered", "compact"}} {
+			tg.healthy[c.name+"/"+k[0]+"/"+k[1]] = thriftBatch(c, tg.addr, k[0], k[1])
+		}
+	}
+	runFuzzProxy(t, tg)
+}
+
+func TestFuzzThroughProxyDubbo(t *testing.T) {
+	t.Parallel()
+	providerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "provider")
+	consumerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "consumer")
+	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
+	// The stock sidecar sends UserProvider (no virtual host of its own) to
+	// dubbo-v1, GreetingService's echo to dubbo-v2.
+	startPeer(t, "dubbo-go provider", providerBin, "-port", fmt.Sprint(p[20880]), "-instance", "dubbogo-fuzz", "-version", "1.0.0")
+	startProvider(t, "provider-v2", "2.0.0", p.addr(20890))
+	side := startMOSN(t, "fuzz-dubbo-sidecar", loadConfig(t, "configs/stock/sidecar.json", p), p.addr(20881))
+	tg := fuzzTarget{addr: p.addr(20881), seeds: map[string][]byte{}, healthy: map[string]func(context.Context) error{}, proc: side}
+
+	tg.seeds["dubbo-go/getUser"] = captureFrame(t, func(addr string) *exec.Cmd {
+		return exec.Command(consumerBin, "-url", "dubbo://"+addr, "-conns", "1", "-n", "1", "-attach", "x-tag=seed")
+	})
+	for name, inv := range map[string]*dubbopeer.Invocation{
+		"hessian/echo": {Service: greetingService, Method: "echo", Version: "1.0.0", Args: []interface{}{"seed", int32(7), []interface{}{"a", map[interface{}]interface{}{"k": "v"}}}, Attachments: map[string]string{"x-tag": "seed"}},
+		"hessian/user": {Service: "org.meshproto.demo.UserProvider", Method: "getUser", Version: "1.0.0", Args: []interface{}{"42"}},
+	} {
+		b, err := dubbopeer.EncodeRequestFrame(1, inv, true)
+		require.NoError(t, err)
+		tg.seeds[name] = b
+	}
+	tg.seeds["heartbeat"] = dubbopeer.EncodeHeartbeat(9, true)
+	if b, err := os.ReadFile(filepath.Join(repoRoot(), "protocols/dubbo/testdata/seeds/request-pojo-refs.bin")); err == nil {
+		tg.seeds["hessian/pojo-refs"] = b
+	}
+
+	hc := dialAddr(t, tg.addr)
+	tg.healthy["hessian client"] = func(ctx context.Context) error {
+		for i := 0; i < 20; i++ {
+			want := fmt.Sprint("healthy ", i)
+			res, err := hc.Call(ctx, &dubbopeer.Invocation{Service: greetingService, Method: "echo", Version: "1.0.0", Args: []interface{}{want}, Attachments: map[string]string{"x-n": want}})
+			if err != nil {
+				return err
+			}
+			if res.Status != dubbopeer.StatusOK || res.Value != want || res.Attachments["seen-x-n"] != want {
+				return fmt.Errorf("wrong answer: %+v", res)
+			}
+		}
+		return nil
+	}
+	tg.healthy["dubbo-go consumer"] = func(ctx context.Context) error {
+		cmd := exec.CommandContext(ctx, consumerBin, "-url", "dubbo://"+tg.addr, "-conns", "1", "-n", "10")
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, tail(string(out), 300))
+		}
+		for i, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var d dubbogoLine
+			if err := json.Unmarshal([]byte(l), &d); err != nil || !d.OK || d.User.ID != fmt.Sprintf("42-%d", i) {
+				return fmt.Errorf("wrong answer %q", l)
+			}
+		}
+		return nil
+	}
+	runFuzzProxy(t, tg)
+	assert.Zero(t, hc.Mismatches(), "a response delivered to the wrong call")
+}
