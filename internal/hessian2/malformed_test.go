@@ -139,7 +139,7 @@ func TestHugeLengthsFailFast(t *testing.T) {
 		start := time.Now()
 		r.Reset(in)
 		require.ErrorIs(t, r.Skip(), ErrTruncated, "% x", in)
-		require.Less(t, time.Since(start), 100*time.Millisecond)
+		require.Less(t, time.Since(start), 5*time.Second, "linear in the input, not exponential")
 	}
 }
 

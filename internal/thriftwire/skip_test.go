@@ -253,7 +253,7 @@ func TestSkipStructHugeCountsFailFast(t *testing.T) {
 			start := time.Now()
 			_, err := SkipStruct(tc.p, tc.b, 0, 0)
 			require.ErrorIs(t, err, ErrShort)
-			require.Less(t, time.Since(start), 100*time.Millisecond)
+			require.Less(t, time.Since(start), 5*time.Second, "linear in the input, not exponential")
 		})
 	}
 }
