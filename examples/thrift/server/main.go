@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -73,7 +74,7 @@ func main() {
 		mp := thrift.NewTMultiplexedProcessor()
 		mp.RegisterProcessor("Greeter", demo.NewGreeterProcessor(h))
 		mp.RegisterProcessor("Calculator", demo.NewCalculatorProcessor(&calculator{h: h}))
-		processor = mp
+		processor = &answeringMux{TMultiplexedProcessor: mp, services: map[string]bool{"Greeter": true, "Calculator": true}}
 	}
 
 	sock, err := thrift.NewTServerSocket(*addr)
@@ -141,6 +142,11 @@ func readHeaders(ctx context.Context) map[string]string {
 
 func (h *handler) Greet(ctx context.Context, req *demo.GreetRequest) (*demo.GreetReply, error) {
 	h.replyHeaders(ctx, "greet")
+	if req == nil {
+		// A call whose argument struct lacks field 1 (the generated code
+		// leaves it nil): a server must answer it, not crash on it.
+		return nil, &demo.GreetError{Reason: "no request", Code: 400}
+	}
 	name := req.GetName()
 	switch name {
 	case "boom":
@@ -195,4 +201,50 @@ func (c *calculator) Divide(ctx context.Context, a, b int64) (int64, error) {
 		return 0, &demo.GreetError{Reason: "division by zero", Code: 400}
 	}
 	return a / b, nil
+}
+
+// answeringMux is Apache Thrift's multiplexed processor, except for a
+// message naming no registered service: the library returns an error and
+// the server drops the connection, with every other call in flight on it
+// (a proxy multiplexes several clients on one connection); this server
+// answers it with a TApplicationException UNKNOWN_METHOD instead, as the
+// generated processors do for an unknown method, and keeps the connection.
+type answeringMux struct {
+	*thrift.TMultiplexedProcessor
+	services map[string]bool
+}
+
+func (m *answeringMux) Process(ctx context.Context, in, out thrift.TProtocol) (bool, thrift.TException) {
+	name, typeID, seqID, err := in.ReadMessageBegin(ctx)
+	if err != nil {
+		return false, thrift.NewTProtocolException(err)
+	}
+	svc, method, multiplexed := strings.Cut(name, thrift.MULTIPLEXED_SEPARATOR)
+	if multiplexed && m.services[svc] {
+		return m.TMultiplexedProcessor.Process(ctx, thrift.NewStoredMessageProtocol(in, name, typeID, seqID), out)
+	}
+	if err := in.Skip(ctx, thrift.STRUCT); err != nil {
+		return false, thrift.NewTProtocolException(err)
+	}
+	if err := in.ReadMessageEnd(ctx); err != nil {
+		return false, thrift.NewTProtocolException(err)
+	}
+	if typeID == thrift.ONEWAY {
+		return true, nil
+	}
+	exc := thrift.NewTApplicationException(thrift.UNKNOWN_METHOD, "unknown service in "+strconv.Quote(name))
+	reply := name
+	if multiplexed {
+		reply = method // what a TMultiplexedProtocol client expects back
+	}
+	if err := out.WriteMessageBegin(ctx, reply, thrift.EXCEPTION, seqID); err != nil {
+		return false, thrift.NewTProtocolException(err)
+	}
+	if err := exc.Write(ctx, out); err != nil {
+		return false, thrift.NewTProtocolException(err)
+	}
+	if err := out.WriteMessageEnd(ctx); err != nil {
+		return false, thrift.NewTProtocolException(err)
+	}
+	return true, thrift.WrapTException(out.Flush(ctx))
 }
