@@ -127,7 +127,7 @@ func runFuzzProxy(t *testing.T, tg fuzzTarget) {
 	}
 
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
-	sem := make(chan struct{}, 16)
+	sem := make(chan struct{}, 8)
 	var attackers sync.WaitGroup
 	sent := 0
 	for i := 0; i < mutations && (deadline.IsZero() || time.Now().Before(deadline)); i++ {
@@ -310,9 +310,16 @@ func TestFuzzThroughProxyDubbo(t *testing.T) {
 	}
 	tg.healthy["dubbo-go consumer"] = func(ctx context.Context) error {
 		cmd := exec.CommandContext(ctx, consumerBin, "-url", "dubbo://"+tg.addr, "-conns", "1", "-n", "10")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, tail(string(out), 300))
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, `"ok":false`) {
+					return fmt.Errorf("%v: %s", err, l)
+				}
+			}
+			return fmt.Errorf("%v: %s (stderr %s)", err, tail(string(out), 300), tail(stderr.String(), 500))
 		}
 		for i, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			var d dubbogoLine

@@ -194,11 +194,12 @@ func TestThriftThroughMOSN(t *testing.T) {
 			before := notifyCount(t, c, m)
 			// MOSN drops the streams of a closed client connection, one-way
 			// messages not yet forwarded included: stay a while (2 s: on a
-			// loaded 2-core CI machine 300 ms was not always enough).
-			lines, err := c.run(t, base("framed", "binary", "-method", "notify", "-name", "n", "-n", "3", "-linger-ms", "2000")...)
+			// loaded 2-core CI machine 300 ms was not always enough, and 2 s
+			// not beside the through-proxy fuzzing).
+			lines, err := c.run(t, base("framed", "binary", "-method", "notify", "-name", "n", "-n", "3", "-linger-ms", "5000")...)
 			require.NoError(t, err)
 			require.Len(t, lines, 3)
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(10 * time.Second)
 			for notifyCount(t, c, m) < before+3 && time.Now().Before(deadline) {
 				time.Sleep(100 * time.Millisecond)
 			}
