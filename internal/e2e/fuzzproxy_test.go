@@ -235,7 +235,7 @@ func thriftBatch(c thriftClient, addr, transport, protocol string) func(ctx cont
 }
 
 func TestFuzzThroughProxyThrift(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it loads the machine, so it runs alone (see README).
 	clients := thriftClients(t)
 	server := peerBinary(t, "MESHPROTO_THRIFT", "server")
 	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
@@ -267,7 +267,7 @@ func TestFuzzThroughProxyThrift(t *testing.T) {
 }
 
 func TestFuzzThroughProxyDubbo(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it loads the machine, so it runs alone (see README).
 	providerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "provider")
 	consumerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "consumer")
 	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)

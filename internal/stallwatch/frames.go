@@ -2,7 +2,6 @@ package stallwatch
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"mosn.io/api"
@@ -44,11 +43,9 @@ type deadline struct {
 	name  api.ProtocolName
 	now   func() time.Time
 
-	mu      sync.Mutex
+	armed
 	pending bool      // bytes of an unfinished frame are buffered
 	due     time.Time // when the unfinished frame must be complete
-	timer   *time.Timer
-	closed  bool
 }
 
 // Dispatch decodes what arrived. Bytes left over are an unfinished frame:
@@ -96,18 +93,4 @@ func (d *deadline) expire() {
 	log.DefaultLogger.Warnf("[meshproto] [%s] connection %d from %s: a frame still unfinished after %v (frame_timeout): closing it",
 		d.name, d.conn.ID(), d.conn.RemoteAddr(), d.bound)
 	_ = d.conn.Close(api.NoFlush, api.LocalClose)
-}
-
-// OnEvent stops the deadline when the connection closes.
-func (d *deadline) OnEvent(event api.ConnectionEvent) {
-	if !event.IsClose() {
-		return
-	}
-	d.mu.Lock()
-	d.closed = true
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	d.mu.Unlock()
 }

@@ -75,11 +75,31 @@ type watched struct {
 	name  api.ProtocolName
 	now   func() time.Time
 
-	mu       sync.Mutex
+	armed
 	inFlight int
 	progress time.Time // the last response, or when the first request in flight was sent
-	timer    *time.Timer
-	closed   bool
+}
+
+// armed is the state both watches keep: a timer armed while there is
+// something to watch, and whether the connection is gone.
+type armed struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	closed bool
+}
+
+// OnEvent stops the watch when the connection closes.
+func (a *armed) OnEvent(event api.ConnectionEvent) {
+	if !event.IsClose() {
+		return
+	}
+	a.mu.Lock()
+	a.closed = true
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+	a.mu.Unlock()
 }
 
 // NewStream counts a request in flight until its response, its reset, or
@@ -154,20 +174,6 @@ func (w *watched) check() {
 	log.DefaultLogger.Warnf("[meshproto] [%s] upstream connection %d to %s: %d requests in flight and no response for %v (stall_timeout %v): closing it, new requests go to a new connection",
 		w.name, w.conn.ID(), w.conn.RemoteAddr(), n, idle.Round(time.Millisecond), w.bound)
 	_ = w.conn.Close(api.NoFlush, api.LocalClose)
-}
-
-// OnEvent stops the watch when the connection closes.
-func (w *watched) OnEvent(event api.ConnectionEvent) {
-	if !event.IsClose() {
-		return
-	}
-	w.mu.Lock()
-	w.closed = true
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
-	}
-	w.mu.Unlock()
 }
 
 // stream is one request: the receiver MOSN gave, and the sender it gets.
