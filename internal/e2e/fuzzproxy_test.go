@@ -235,7 +235,8 @@ func thriftBatch(c thriftClient, addr, transport, protocol string) func(ctx cont
 }
 
 func TestFuzzThroughProxyThrift(t *testing.T) {
-	// Not parallel: it loads the machine, so it runs alone (see README).
+	// Not parallel: it loads the machine, so it runs alone, before the
+	// parallel tests (timing-sensitive ones among them) start.
 	clients := thriftClients(t)
 	server := peerBinary(t, "MESHPROTO_THRIFT", "server")
 	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
@@ -267,7 +268,8 @@ func TestFuzzThroughProxyThrift(t *testing.T) {
 }
 
 func TestFuzzThroughProxyDubbo(t *testing.T) {
-	// Not parallel: it loads the machine, so it runs alone (see README).
+	// Not parallel: it loads the machine, so it runs alone, before the
+	// parallel tests (timing-sensitive ones among them) start.
 	providerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "provider")
 	consumerBin := peerBinary(t, "MESHPROTO_DUBBOGO", "consumer")
 	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)

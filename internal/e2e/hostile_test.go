@@ -48,7 +48,8 @@ func greetMessage(p thriftwire.Proto, seq int32, name string) []byte {
 // its frame made the server read the next client's frame as the rest of
 // the message, and every later call on that upstream connection hung.
 func TestThriftHostileFramesNeverWedgeTheSharedUpstream(t *testing.T) {
-	// Not parallel: it loads the machine, so it runs alone (see README).
+	// Not parallel: it loads the machine, so it runs alone, before the
+	// parallel tests (timing-sensitive ones among them) start.
 	clients := thriftClients(t)
 	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
 		t.Skip("no /usr/bin/python3")

@@ -24,7 +24,8 @@ import (
 // had requests in flight and no response for stall_timeout, and the next
 // calls go to a new connection.
 func TestWedgedUpstreamIsReplaced(t *testing.T) {
-	// Not parallel: it loads the machine, so it runs alone (see README).
+	// Not parallel: it loads the machine, so it runs alone, before the
+	// parallel tests (timing-sensitive ones among them) start.
 	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
 	ln, err := net.Listen("tcp", p.addr(20880))
 	require.NoError(t, err)
@@ -76,7 +77,8 @@ func TestWedgedUpstreamIsReplaced(t *testing.T) {
 // them; every stalled connection is closed once its frame is overdue
 // (frame_timeout 2s here); MOSN's memory stays bounded.
 func TestStalledClientsAreCutOff(t *testing.T) {
-	// Not parallel: it loads the machine, so it runs alone (see README).
+	// Not parallel: it loads the machine, so it runs alone, before the
+	// parallel tests (timing-sensitive ones among them) start.
 	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
 	startProvider(t, "provider-v1", "1.0.0", p.addr(20880))
 	var cfg map[string]interface{}
