@@ -106,9 +106,10 @@ test: vet build peers plugins
 ## checked against its request, MOSN's RSS and goroutines watched (loopback only);
 ## and the through-proxy mutational fuzzing for as long (make test runs it short).
 SOAK ?= 60s
+FUZZPROXY ?= $(SOAK)
 soak: SHELL := /bin/bash
 soak: build dubbogo thrift
-	MESHPROTO_SOAK=$(SOAK) MESHPROTO_FUZZPROXY=$(SOAK) $(PEER_ENV) $(GO) test -count=1 -v -timeout 30m -run 'Soak|FuzzThroughProxy' ./internal/e2e/ 2>&1 | \
+	MESHPROTO_SOAK=$(SOAK) MESHPROTO_FUZZPROXY=$(FUZZPROXY) $(PEER_ENV) $(GO) test -count=1 -v -timeout 30m -run 'Soak|FuzzThroughProxy' ./internal/e2e/ 2>&1 | \
 		grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
 
 ## bench: load through stock MOSN and meshproto's MOSN side by side (loopback,

@@ -216,9 +216,16 @@ func thriftBatch(c thriftClient, addr, transport, protocol string) func(ctx cont
 	return func(ctx context.Context) error {
 		cmd := c.cmd("-addr", addr, "-transport", transport, "-protocol", protocol, "-multiplex", "-method", "greet", "-name", "healthy", "-n", "10")
 		cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, tail(string(out), 300))
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, `"ok":false`) {
+					return fmt.Errorf("%v: %s", err, l)
+				}
+			}
+			return fmt.Errorf("%v: %d lines, stderr %s", err, strings.Count(string(out), "\n"), tail(stderr.String(), 500))
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		if len(lines) != 10 {
