@@ -28,10 +28,14 @@ func (f *factory) CreateServerStream(ctx context.Context, conn api.Connection,
 	callbacks types.ServerStreamConnectionEventListener) types.ServerStreamConnection {
 	inner := f.ProtocolStreamFactory.CreateServerStream(ctx, conn, callbacks)
 	fc, ok := f.codec.(FrameConfigured)
-	if inner == nil || conn == nil || !ok || fc.FrameTimeout() <= 0 {
+	if inner == nil || conn == nil || !ok {
 		return inner
 	}
-	d := &deadline{ServerStreamConnection: inner, conn: conn, bound: fc.FrameTimeout(), name: f.name, now: time.Now}
+	bound := fc.FrameTimeout()
+	if bound <= 0 {
+		return inner
+	}
+	d := &deadline{ServerStreamConnection: inner, conn: conn, bound: bound, name: f.name, now: time.Now}
 	conn.AddConnectionEventListener(d)
 	return d
 }

@@ -1,21 +1,24 @@
-// Package stallwatch finds upstream connections that stopped answering and
-// closes them, so that new calls go to a fresh connection.
+// Package stallwatch closes connections that stall, on both sides of the
+// static binary, by wrapping MOSN's xprotocol stream factory
+// (xprotocol.RegisterXProtocolAction takes it).
 //
-// MOSN multiplexes many clients' requests on one upstream connection and
-// keeps it as long as the socket is up. When the server stops reading it
-// (a server thread stuck on bytes it took for part of a message, a
-// process paused, a half-dead middlebox), every request on it times out,
-// and so does every later one: MOSN never replaces a connection for
-// timeouts. A connection with requests in flight that has received nothing
-// for a bound (the codec's stall_timeout) is wedged; it is closed with a
-// log line, the requests still on it are reset (the proxy answers them as
-// an upstream failure, or retries them), and the pool opens a new one.
+// Upstream: MOSN multiplexes many clients' requests on one upstream
+// connection and keeps it as long as the socket is up. When the server
+// stops reading it (a server thread stuck on bytes it took for part of a
+// message, a process paused, a half-dead middlebox), every request on it
+// times out, and so does every later one: MOSN never replaces a connection
+// for timeouts. A connection with requests in flight that has received
+// nothing for a bound (the codec's stall_timeout) is wedged; it is closed
+// with a log line, the requests still on it are reset (the proxy answers
+// them as an upstream failure, or retries them), and the pool opens a new
+// one. Per connection it costs one mutex, a counter and one timer armed
+// only while requests are in flight; per request one small struct.
 //
-// It wraps MOSN's xprotocol stream factory (xprotocol.RegisterXProtocolAction
-// takes it), client side only. Per connection it costs one mutex, a
-// counter and one timer armed only while requests are in flight; per
-// request one small struct. No goroutine: the timer runs its check on
-// Go's timer goroutine, and is stopped when the connection closes.
+// Downstream: a frame still unfinished frame_timeout after its first byte
+// closes its connection (frames.go).
+//
+// No goroutine of its own: the timers run on Go's timer goroutine and are
+// stopped when the connection closes.
 package stallwatch
 
 import (

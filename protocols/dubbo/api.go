@@ -8,8 +8,6 @@ import (
 
 	"mosn.io/api"
 	"mosn.io/pkg/buffer"
-
-	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // XCodec is the codec registered with MOSN (xprotocol.RegisterXProtocolCodec
@@ -26,27 +24,23 @@ func (c *XCodec) ProtocolName() api.ProtocolName { return ProtocolName }
 // NewXProtocol returns the protocol for one connection, with the
 // configuration in force when the connection was made.
 func (c *XCodec) NewXProtocol(context.Context) api.XProtocol {
+	return &Protocol{cfg: c.config()}
+}
+
+// config is the configuration in force: the last Configure, or the
+// defaults.
+func (c *XCodec) config() Config {
 	if cfg := c.cfg.Load(); cfg != nil {
-		return &Protocol{cfg: *cfg}
+		return *cfg
 	}
-	return NewProtocol(Config{})
+	return Config{}.withDefaults()
 }
 
 // StallTimeout is the configured stall_timeout (internal/stallwatch).
-func (c *XCodec) StallTimeout() time.Duration {
-	if cfg := c.cfg.Load(); cfg != nil {
-		return cfg.stall
-	}
-	return rpcmeta.DefaultStallTimeout
-}
+func (c *XCodec) StallTimeout() time.Duration { return c.config().stall }
 
 // FrameTimeout is the configured frame_timeout (internal/stallwatch).
-func (c *XCodec) FrameTimeout() time.Duration {
-	if cfg := c.cfg.Load(); cfg != nil {
-		return cfg.frame
-	}
-	return rpcmeta.DefaultFrameTimeout
-}
+func (c *XCodec) FrameTimeout() time.Duration { return c.config().frame }
 
 // ProtocolMatch recognises Dubbo on "Auto" listeners.
 func (c *XCodec) ProtocolMatch() api.ProtocolMatch { return Match }

@@ -26,14 +26,8 @@ type Config struct {
 	// request (a fault delay, a slow filter) hold up the frames behind it
 	// on that connection.
 	WorkerPool *bool `json:"worker_pool,omitempty"`
-	// StallTimeout: an upstream connection with requests in flight that
-	// receives nothing for this long is closed and replaced (static
-	// binary; rpcmeta.DefaultStallTimeout, "0s" turns it off).
-	StallTimeout string `json:"stall_timeout,omitempty"`
-	// FrameTimeout: a downstream frame not complete this long after its
-	// first byte closes the connection (static binary;
-	// rpcmeta.DefaultFrameTimeout, "0s" turns it off).
-	FrameTimeout string `json:"frame_timeout,omitempty"`
+	// stall_timeout and frame_timeout (static binary; rpcmeta.ConnTimeouts).
+	rpcmeta.ConnTimeouts
 	stall, frame time.Duration
 }
 
@@ -52,9 +46,7 @@ func (c Config) withDefaults() Config {
 		on := true
 		c.WorkerPool = &on
 	}
-	// Validate reports bad values.
-	c.stall, _ = rpcmeta.ParseTimeout("dubbo", "stall_timeout", c.StallTimeout, rpcmeta.DefaultStallTimeout)
-	c.frame, _ = rpcmeta.ParseTimeout("dubbo", "frame_timeout", c.FrameTimeout, rpcmeta.DefaultFrameTimeout)
+	c.stall, c.frame, _ = c.ConnTimeouts.Parse("dubbo") // Validate reports bad values
 	return c
 }
 
@@ -66,10 +58,7 @@ func (c Config) Validate() error {
 	if c.MaxAttachments < 1 {
 		return fmt.Errorf("dubbo config: max_attachments %d must be positive", c.MaxAttachments)
 	}
-	if _, err := rpcmeta.ParseTimeout("dubbo", "stall_timeout", c.StallTimeout, 0); err != nil {
-		return err
-	}
-	if _, err := rpcmeta.ParseTimeout("dubbo", "frame_timeout", c.FrameTimeout, 0); err != nil {
+	if _, _, err := c.ConnTimeouts.Parse("dubbo"); err != nil {
 		return err
 	}
 	return nil

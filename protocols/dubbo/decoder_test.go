@@ -379,3 +379,12 @@ func TestRequestsAnswerMOSNStockKeys(t *testing.T) {
 	v, _ := f.Get("method")
 	assert.Equal(t, "from-attachment", v)
 }
+
+func TestConnTimeoutsFromExtendsJSON(t *testing.T) {
+	c := &XCodec{}
+	assert.Equal(t, rpcmeta.DefaultStallTimeout, c.StallTimeout())
+	require.NoError(t, c.ConfigureJSON([]byte(`{"stall_timeout": "1s", "frame_timeout": "2s"}`)))
+	assert.Equal(t, time.Second, c.StallTimeout())
+	assert.Equal(t, 2*time.Second, c.FrameTimeout())
+	assert.ErrorContains(t, c.ConfigureJSON([]byte(`{"frame_timeout": "x"}`)), "frame_timeout")
+}

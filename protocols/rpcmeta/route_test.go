@@ -3,6 +3,7 @@ package rpcmeta
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,4 +68,19 @@ func TestStockKey(t *testing.T) {
 	}
 	_, ok := StockKey(stubRequest{}, "x-tag")
 	assert.False(t, ok)
+}
+
+func TestConnTimeouts(t *testing.T) {
+	stall, frame, err := ConnTimeouts{}.Parse("dubbo")
+	require.NoError(t, err)
+	assert.Equal(t, DefaultStallTimeout, stall)
+	assert.Equal(t, DefaultFrameTimeout, frame)
+	stall, frame, err = ConnTimeouts{StallTimeout: "0s", FrameTimeout: "2s"}.Parse("thrift")
+	require.NoError(t, err)
+	assert.Zero(t, stall, "0s turns the watch off")
+	assert.Equal(t, 2*time.Second, frame)
+	_, _, err = ConnTimeouts{FrameTimeout: "soon"}.Parse("thrift")
+	assert.ErrorContains(t, err, `thrift config: frame_timeout "soon"`)
+	_, _, err = ConnTimeouts{StallTimeout: "-1s"}.Parse("dubbo")
+	assert.ErrorContains(t, err, `dubbo config: stall_timeout "-1s"`)
 }

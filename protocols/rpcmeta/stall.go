@@ -21,6 +21,32 @@ const DefaultStallTimeout = 30 * time.Second
 // that a trickling client never trips.
 const DefaultFrameTimeout = 15 * time.Second
 
+// ConnTimeouts are the connection timeouts every meshproto codec takes in
+// its "extends" config (read by internal/stallwatch in the static binary).
+// A codec's Config embeds it, so the JSON keys sit beside the codec's own.
+type ConnTimeouts struct {
+	// StallTimeout: an upstream connection with requests in flight that
+	// receives nothing for this long is closed and replaced
+	// (DefaultStallTimeout, "0s" turns it off).
+	StallTimeout string `json:"stall_timeout,omitempty"`
+	// FrameTimeout: a downstream frame not complete this long after its
+	// first byte closes the connection (DefaultFrameTimeout, "0s" turns
+	// it off).
+	FrameTimeout string `json:"frame_timeout,omitempty"`
+}
+
+// Parse returns the two timeouts, defaults filled in, or an error naming
+// the bad field.
+func (t ConnTimeouts) Parse(protocol string) (stall, frame time.Duration, err error) {
+	if stall, err = ParseTimeout(protocol, "stall_timeout", t.StallTimeout, DefaultStallTimeout); err != nil {
+		return 0, 0, err
+	}
+	if frame, err = ParseTimeout(protocol, "frame_timeout", t.FrameTimeout, DefaultFrameTimeout); err != nil {
+		return 0, 0, err
+	}
+	return stall, frame, nil
+}
+
 // ParseTimeout reads a codec's duration option: a Go duration ("30s"), ""
 // for def, "0s" to turn the feature off.
 func ParseTimeout(protocol, field, s string, def time.Duration) (time.Duration, error) {

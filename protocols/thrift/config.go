@@ -43,14 +43,8 @@ type Config struct {
 	MaxDepth int `json:"max_depth,omitempty"`
 	// MaxHeaders bounds the THeader info headers of one frame.
 	MaxHeaders int `json:"max_headers,omitempty"`
-	// StallTimeout: an upstream connection with requests in flight that
-	// receives nothing for this long is closed and replaced (static
-	// binary; rpcmeta.DefaultStallTimeout, "0s" turns it off).
-	StallTimeout string `json:"stall_timeout,omitempty"`
-	// FrameTimeout: a downstream frame not complete this long after its
-	// first byte closes the connection (static binary;
-	// rpcmeta.DefaultFrameTimeout, "0s" turns it off).
-	FrameTimeout string `json:"frame_timeout,omitempty"`
+	// stall_timeout and frame_timeout (static binary; rpcmeta.ConnTimeouts).
+	rpcmeta.ConnTimeouts
 	stall, frame time.Duration
 }
 
@@ -74,9 +68,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxHeaders == 0 {
 		c.MaxHeaders = DefaultMaxHeaders
 	}
-	// Validate reports bad values.
-	c.stall, _ = rpcmeta.ParseTimeout("thrift", "stall_timeout", c.StallTimeout, rpcmeta.DefaultStallTimeout)
-	c.frame, _ = rpcmeta.ParseTimeout("thrift", "frame_timeout", c.FrameTimeout, rpcmeta.DefaultFrameTimeout)
+	c.stall, c.frame, _ = c.ConnTimeouts.Parse("thrift") // Validate reports bad values
 	return c
 }
 
@@ -85,10 +77,7 @@ func (c Config) Validate() error {
 	if c.MaxFrameBytes < 16 || c.MaxFrameBytes > 1<<30 {
 		return fmt.Errorf("thrift config: max_frame_bytes %d out of range [16, %d]", c.MaxFrameBytes, 1<<30)
 	}
-	if _, err := rpcmeta.ParseTimeout("thrift", "stall_timeout", c.StallTimeout, 0); err != nil {
-		return err
-	}
-	if _, err := rpcmeta.ParseTimeout("thrift", "frame_timeout", c.FrameTimeout, 0); err != nil {
+	if _, _, err := c.ConnTimeouts.Parse("thrift"); err != nil {
 		return err
 	}
 	switch c.Transport {

@@ -89,7 +89,7 @@ func decodeFrame(raw []byte, k kind, cfg *Config) (*Frame, error) {
 		f.resolveService(cfg)
 		f.oneway = f.msgType == MessageCall && cfg.isOneway(f.name, f.method)
 	}
-	if err := fillsFrame(f, msg, hdr, k, cfg); err != nil {
+	if err := fillsFrame(f, cfg.MaxDepth); err != nil {
 		if !f.isRequest() {
 			return nil, connErr("reply", err)
 		}
@@ -134,11 +134,12 @@ func decodeFrame(raw []byte, k kind, cfg *Config) (*Frame, error) {
 // the same grammar a conforming server parses, and a frame whose message
 // does not fill it exactly is never forwarded. An unframed message is
 // bounded by that same step, so it is exact by construction.
-func fillsFrame(f *Frame, msg []byte, hdr thriftwire.MessageHeader, k kind, cfg *Config) error {
-	if k.transport == Unframed {
+func fillsFrame(f *Frame, maxDepth int) error {
+	if f.transport == Unframed {
 		return nil
 	}
-	end, err := thriftwire.SkipStruct(f.proto, msg, hdr.BodyOff, cfg.MaxDepth)
+	msg := f.Message()
+	end, err := thriftwire.SkipStruct(f.proto, msg, f.msg.BodyOff, maxDepth)
 	if err != nil {
 		return fmt.Errorf("%s payload: %w", f.transport, err)
 	}
