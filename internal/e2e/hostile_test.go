@@ -171,3 +171,93 @@ func TestThriftHostileFramesNeverWedgeTheSharedUpstream(t *testing.T) {
 	default:
 	}
 }
+
+// idlDivergentGreet is a greet call that steps over cleanly by the wire's
+// own types but that generated code reads differently: its list<i64> nums
+// says its elements are bools (compact) or bytes (binary), and generated
+// code reads a container's elements as the IDL's type without checking.
+// A Go server reads three i64 where the proxy saw three one-byte values,
+// so it reads on past the message's end.
+func idlDivergentGreet(p thriftwire.Proto, seq int32) []byte {
+	msg := thriftwire.AppendMessageHeader(p, nil, "Greeter:greet", thriftwire.MessageCall, seq, true)
+	if p == thriftwire.Binary {
+		msg = append(msg, 12, 0, 1, 11, 0, 1, 0, 0, 0, 1, 'x') // req{name: "x"
+		msg = append(msg, 15, 0, 3, 3, 0, 0, 0, 3, 1, 2, 3)    // nums: 3 "bytes"
+		return append(msg, 0, 0)
+	}
+	msg = append(msg, 0x1c, 0x18, 1, 'x') // req{name: "x"
+	msg = append(msg, 0x29, 0x31, 0x81, 0x81, 0x81)
+	return append(msg, 0, 0)
+}
+
+// TestThriftIDLDivergentUnframedCallStaysWithItsSender: an unframed call
+// whose end a server finds elsewhere than the proxy does (see
+// idlDivergentGreet) once wedged the shared unframed upstream connection,
+// the server reading the next client's call as the rest of it (CI's
+// through-proxy fuzzing found it). Unframed upstream connections are per
+// client now: healthy unframed clients of both protocols keep calling
+// through the same listener to the same Go servers while the divergent
+// calls arrive.
+func TestThriftIDLDivergentUnframedCallStaysWithItsSender(t *testing.T) {
+	clients := thriftClients(t)
+	server := peerBinary(t, "MESHPROTO_THRIFT", "server")
+	p := newPorts(t, 20880, 20890, 20881, 9090, 9190, 34951)
+	startPeer(t, "thrift-v1", server, "-addr", p.addr(9090), "-transport", "header", "-multiplex", "-instance", "thrift-v1")
+	startPeer(t, "thrift-v2", server, "-addr", p.addr(9190), "-transport", "header", "-multiplex", "-instance", "thrift-v2")
+	startMOSN(t, "idl-sidecar", loadConfig(t, "configs/stock/sidecar.json", p), p.addr(20881))
+	addr := p.addr(20881)
+
+	stop := make(chan struct{})
+	failures := make(chan string, 16)
+	var wg sync.WaitGroup
+	for _, c := range clients[:1] {
+		for _, proto := range []string{"binary", "compact"} {
+			batch := thriftBatch(c, addr, "buffered", proto)
+			name := c.name + "/buffered/" + proto
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					err := batch(ctx)
+					cancel()
+					if err != nil {
+						failures <- fmt.Sprintf("%s: %v", name, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	var attackers sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		for _, proto := range []thriftwire.Proto{thriftwire.Binary, thriftwire.Compact} {
+			attackers.Add(1)
+			go func() {
+				defer attackers.Done()
+				conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				_, _ = conn.Write(idlDivergentGreet(proto, int32(i+1)))
+				// Stay while the server waits for the rest.
+				_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+				_, _ = io.Copy(io.Discard, conn)
+			}()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	attackers.Wait()
+	close(stop)
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Errorf("healthy client failed: %s", f)
+	}
+}

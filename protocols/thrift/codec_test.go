@@ -414,3 +414,30 @@ func TestRequestsSetMOSNHostAndPath(t *testing.T) {
 		})
 	}
 }
+
+func TestUpstreamConnectionsPerKind(t *testing.T) {
+	for _, tc := range []struct {
+		setting  string
+		unframed api.PoolMode
+		framed   api.PoolMode
+		parent   api.PoolMode
+	}{
+		{"", api.TCP, api.Multiplex, api.Multiplex},
+		{UpstreamAuto, api.TCP, api.Multiplex, api.Multiplex},
+		{UpstreamPerClient, api.TCP, api.TCP, api.TCP},
+		{UpstreamShared, api.Multiplex, api.Multiplex, api.Multiplex},
+	} {
+		c := &XCodec{}
+		require.NoError(t, c.Configure(Config{UpstreamConnections: tc.setting}), tc.setting)
+		ctx := context.Background()
+		assert.Equal(t, tc.parent, c.NewXProtocol(ctx).PoolMode(), "%q: thrift", tc.setting)
+		for _, k := range c.KindCodecs() {
+			want := tc.framed
+			if k.(*kindCodec).transport == Unframed {
+				want = tc.unframed
+			}
+			assert.Equal(t, want, k.NewXProtocol(ctx).PoolMode(), "%q: %s", tc.setting, k.ProtocolName())
+		}
+	}
+	assert.ErrorContains(t, (&XCodec{}).Configure(Config{UpstreamConnections: "pooled"}), "upstream_connections")
+}

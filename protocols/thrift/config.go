@@ -43,6 +43,12 @@ type Config struct {
 	MaxDepth int `json:"max_depth,omitempty"`
 	// MaxHeaders bounds the THeader info headers of one frame.
 	MaxHeaders int `json:"max_headers,omitempty"`
+	// UpstreamConnections is "auto" (the default: per client for unframed
+	// messages, shared for framed and THeader), "per_client" (each client
+	// connection gets upstream connections of its own) or "shared" (MOSN
+	// multiplexes every client's calls onto one connection per host).
+	// See kindProtocol.PoolMode.
+	UpstreamConnections string `json:"upstream_connections,omitempty"`
 	// stall_timeout and frame_timeout (static binary; rpcmeta.ConnTimeouts).
 	rpcmeta.ConnTimeouts
 	stall, frame time.Duration
@@ -53,6 +59,13 @@ const (
 	DefaultServiceHeader = "service"
 	DefaultMaxDepth      = 64
 	DefaultMaxHeaders    = 256
+)
+
+// Values of upstream_connections.
+const (
+	UpstreamAuto      = "auto"
+	UpstreamPerClient = "per_client"
+	UpstreamShared    = "shared"
 )
 
 func (c Config) withDefaults() Config {
@@ -89,6 +102,11 @@ func (c Config) Validate() error {
 	case "", "auto", "binary", "compact":
 	default:
 		return fmt.Errorf("thrift config: protocol %q: want auto, binary or compact", c.Protocol)
+	}
+	switch c.UpstreamConnections {
+	case "", UpstreamAuto, UpstreamPerClient, UpstreamShared:
+	default:
+		return fmt.Errorf("thrift config: upstream_connections %q: want %s, %s or %s", c.UpstreamConnections, UpstreamAuto, UpstreamPerClient, UpstreamShared)
 	}
 	if c.MaxDepth < 1 || c.MaxDepth > 1024 {
 		return fmt.Errorf("thrift config: max_depth %d out of range [1, 1024]", c.MaxDepth)

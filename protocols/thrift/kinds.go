@@ -47,7 +47,7 @@ func (c *XCodec) KindCodecs() []api.XProtocolCodec {
 	var out []api.XProtocolCodec
 	for _, t := range []Transport{Framed, Unframed, Header} {
 		for _, p := range []thriftwire.Proto{thriftwire.Binary, thriftwire.Compact} {
-			out = append(out, &kindCodec{parent: c, name: kindNames[t][p]})
+			out = append(out, &kindCodec{parent: c, name: kindNames[t][p], transport: t})
 		}
 	}
 	return out
@@ -55,14 +55,15 @@ func (c *XCodec) KindCodecs() []api.XProtocolCodec {
 
 // kindCodec is the codec of one kind's upstream pool.
 type kindCodec struct {
-	parent *XCodec
-	name   api.ProtocolName
+	parent    *XCodec
+	name      api.ProtocolName
+	transport Transport
 }
 
 func (k *kindCodec) ProtocolName() api.ProtocolName { return k.name }
 
 func (k *kindCodec) NewXProtocol(ctx context.Context) api.XProtocol {
-	return &kindProtocol{Protocol: k.parent.NewXProtocol(ctx).(*Protocol), name: k.name}
+	return &kindProtocol{Protocol: k.parent.NewXProtocol(ctx).(*Protocol), name: k.name, transport: k.transport}
 }
 
 // ProtocolMatch never matches: a downstream connection is "thrift".
@@ -78,10 +79,45 @@ func (k *kindCodec) StallTimeout() time.Duration { return k.parent.StallTimeout(
 // kindProtocol is Protocol under the kind's name.
 type kindProtocol struct {
 	*Protocol
-	name api.ProtocolName
+	name      api.ProtocolName
+	transport Transport
 }
 
 func (k *kindProtocol) Name() api.ProtocolName { return k.name }
+
+// PoolMode gives each client connection upstream connections of its own
+// (MOSN's binding pool, api.TCP) for unframed messages, and under
+// "per_client" for every kind; else requests share connections.
+//
+// Where a Thrift message ends depends on the server's IDL: generated code
+// reads a container's elements as the IDL's type and never checks the
+// element type on the wire, so a message the proxy steps over correctly
+// can be read by the server as shorter or longer (list<i64> sent with
+// element type bool: the server reads varints where the proxy saw one
+// byte each). Unframed, the server then reads the next message's bytes
+// as the rest of this one, and a shared connection wedges for every
+// client on it: only a connection of the sender's own keeps that harm
+// with the sender. Framed, the frame bounds the damage: Apache Thrift's
+// Go and Python servers fail the message and close the connection, which
+// fails (never wedges or mis-delivers) the calls in flight on it.
+//
+// The cost of per client: one upstream connection per client connection
+// and host, made when its first call is routed, so the first call pays a
+// connect; and MOSN's binding pool closes it as soon as the client goes,
+// so oneway calls of a client that closes right after sending them may be
+// dropped (docs/framing.md).
+func (k *kindProtocol) PoolMode() api.PoolMode {
+	switch k.cfg.UpstreamConnections {
+	case UpstreamShared:
+		return api.Multiplex
+	case UpstreamPerClient:
+		return api.TCP
+	}
+	if k.transport == Unframed {
+		return api.TCP
+	}
+	return api.Multiplex
+}
 
 // chooseUpstream sets the request's upstream protocol to its kind.
 func chooseUpstream(ctx context.Context, f *Frame) {

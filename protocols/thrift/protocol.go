@@ -172,10 +172,16 @@ func (p *Protocol) Mapping(httpStatusCode uint32) uint32 {
 }
 
 // PoolMode: requests share upstream connections, told apart by sequence
-// id. Thrift servers answer a connection's requests in order, so this
-// works with every server; the codec rewrites sequence ids so that
-// requests from different clients never collide.
-func (p *Protocol) PoolMode() api.PoolMode { return api.Multiplex }
+// ids the codec rewrites so that requests of different clients never
+// collide, unless upstream_connections is "per_client". With kind pools
+// (KindCodecs) the upstream connections are the kind codecs', whose
+// PoolMode decides per transport.
+func (p *Protocol) PoolMode() api.PoolMode {
+	if p.cfg.UpstreamConnections == UpstreamPerClient {
+		return api.TCP
+	}
+	return api.Multiplex
+}
 
 // EnableWorkerPool runs filters and routing off the connection's reader.
 func (p *Protocol) EnableWorkerPool() bool { return true }
