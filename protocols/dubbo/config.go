@@ -26,6 +26,12 @@ type Config struct {
 	// request (a fault delay, a slow filter) hold up the frames behind it
 	// on that connection.
 	WorkerPool *bool `json:"worker_pool,omitempty"`
+	// UpstreamConnections: "shared" (also "auto", the default: Dubbo
+	// servers multiplex one connection by request id) or "per_client"
+	// (every client connection gets upstream connections of its own, so a
+	// provider that drops or stops reading a connection over one request,
+	// as dubbo-go v3.0.5's sometimes does, fails only that client).
+	UpstreamConnections string `json:"upstream_connections,omitempty"`
 	// stall_timeout and frame_timeout (static binary; rpcmeta.ConnTimeouts).
 	rpcmeta.ConnTimeouts
 	stall, frame time.Duration
@@ -54,6 +60,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if c.MaxFrameBytes < HeaderLen || c.MaxFrameBytes > 1<<30 {
 		return fmt.Errorf("dubbo config: max_frame_bytes %d out of range [%d, %d]", c.MaxFrameBytes, HeaderLen, 1<<30)
+	}
+	if err := rpcmeta.CheckUpstreamConnections("dubbo", c.UpstreamConnections); err != nil {
+		return err
 	}
 	if c.MaxAttachments < 1 {
 		return fmt.Errorf("dubbo config: max_attachments %d must be positive", c.MaxAttachments)

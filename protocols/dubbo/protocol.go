@@ -126,8 +126,15 @@ func (p *Protocol) Mapping(httpStatusCode uint32) uint32 {
 	return uint32(dubboStatusFor(int(httpStatusCode)))
 }
 
-// PoolMode: Dubbo multiplexes requests on one connection by request id.
-func (p *Protocol) PoolMode() api.PoolMode { return api.Multiplex }
+// PoolMode: Dubbo multiplexes requests on one connection by request id;
+// under upstream_connections "per_client" each client connection gets
+// its own (MOSN's binding pool).
+func (p *Protocol) PoolMode() api.PoolMode {
+	if p.cfg.UpstreamConnections == rpcmeta.UpstreamPerClient {
+		return api.TCP
+	}
+	return api.Multiplex
+}
 
 // EnableWorkerPool runs each request's filters and routing off the
 // connection's read goroutine, so one slow request does not hold up the

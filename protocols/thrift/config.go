@@ -61,11 +61,11 @@ const (
 	DefaultMaxHeaders    = 256
 )
 
-// Values of upstream_connections.
+// Values of upstream_connections (rpcmeta).
 const (
-	UpstreamAuto      = "auto"
-	UpstreamPerClient = "per_client"
-	UpstreamShared    = "shared"
+	UpstreamAuto      = rpcmeta.UpstreamAuto
+	UpstreamPerClient = rpcmeta.UpstreamPerClient
+	UpstreamShared    = rpcmeta.UpstreamShared
 )
 
 func (c Config) withDefaults() Config {
@@ -103,10 +103,8 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("thrift config: protocol %q: want auto, binary or compact", c.Protocol)
 	}
-	switch c.UpstreamConnections {
-	case "", UpstreamAuto, UpstreamPerClient, UpstreamShared:
-	default:
-		return fmt.Errorf("thrift config: upstream_connections %q: want %s, %s or %s", c.UpstreamConnections, UpstreamAuto, UpstreamPerClient, UpstreamShared)
+	if err := rpcmeta.CheckUpstreamConnections("thrift", c.UpstreamConnections); err != nil {
+		return err
 	}
 	if c.MaxDepth < 1 || c.MaxDepth > 1024 {
 		return fmt.Errorf("thrift config: max_depth %d out of range [1, 1024]", c.MaxDepth)
