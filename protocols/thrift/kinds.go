@@ -107,16 +107,10 @@ func (k *kindProtocol) Name() api.ProtocolName { return k.name }
 // so oneway calls of a client that closes right after sending them may be
 // dropped (docs/framing.md).
 func (k *kindProtocol) PoolMode() api.PoolMode {
-	switch k.cfg.UpstreamConnections {
-	case UpstreamShared:
-		return api.Multiplex
-	case UpstreamPerClient:
+	if k.transport == Unframed && k.cfg.UpstreamConnections != UpstreamShared {
 		return api.TCP
 	}
-	if k.transport == Unframed {
-		return api.TCP
-	}
-	return api.Multiplex
+	return k.Protocol.PoolMode()
 }
 
 // chooseUpstream sets the request's upstream protocol to its kind.
