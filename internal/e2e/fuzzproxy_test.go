@@ -100,30 +100,18 @@ func runFuzzProxy(t *testing.T, tg fuzzTarget) {
 	var failures []string
 	batches := map[string]int{}
 	for name, fn := range tg.healthy {
-		name, fn := name, fn
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				err := fn(ctx)
-				cancel()
-				mu.Lock()
-				batches[name]++
-				if err != nil {
-					failures = append(failures, fmt.Sprintf("%s: %v", name, err))
-				}
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
+		counted := func(ctx context.Context) error {
+			err := fn(ctx)
+			mu.Lock()
+			batches[name]++
+			mu.Unlock()
+			return err
+		}
+		keepCalling(&wg, stop, counted, func(err error) {
+			mu.Lock()
+			failures = append(failures, fmt.Sprintf("%s: %v", name, err))
+			mu.Unlock()
+		})
 	}
 
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))

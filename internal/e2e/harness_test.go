@@ -266,3 +266,29 @@ func peerBinary(t *testing.T, env, name string) string {
 	require.NoError(t, err, "peer binary")
 	return p
 }
+
+// keepCalling runs batch again and again, each time with a fresh 20 s
+// deadline, until stop is closed or a batch fails; a failure goes to fail
+// (if not nil) and ends the loop. wg counts the loop.
+func keepCalling(wg *sync.WaitGroup, stop <-chan struct{}, batch func(context.Context) error, fail func(error)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := batch(ctx)
+			cancel()
+			if err != nil {
+				if fail != nil {
+					fail(err)
+				}
+				return
+			}
+		}
+	}()
+}

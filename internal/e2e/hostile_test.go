@@ -88,27 +88,14 @@ func TestThriftHostileFramesNeverWedgeTheSharedUpstream(t *testing.T) {
 	stop := make(chan struct{})
 	failures := make(chan string, 100)
 	for _, c := range clients {
-		c := c
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				cmd := c.cmd("-addr", addr, "-transport", "framed", "-protocol", "binary", "-multiplex", "-method", "greet", "-name", "during", "-n", "20")
-				cmdCtx := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
-				out, err := cmdCtx.Output()
-				cancel()
-				if err != nil {
-					failures <- fmt.Sprintf("%s: %v: %s", c.name, err, tail(string(out), 500))
-					return
-				}
+		keepCalling(&wg, stop, func(ctx context.Context) error {
+			cmd := c.cmd("-addr", addr, "-transport", "framed", "-protocol", "binary", "-multiplex", "-method", "greet", "-name", "during", "-n", "20")
+			out, err := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...).Output()
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, tail(string(out), 500))
 			}
-		}()
+			return nil
+		}, func(err error) { failures <- fmt.Sprintf("%s: %v", c.name, err) })
 	}
 
 	// Each hostile connection writes and then reads until the proxy
@@ -212,26 +199,8 @@ func TestThriftIDLDivergentUnframedCallStaysWithItsSender(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, c := range clients[:1] {
 		for _, proto := range []string{"binary", "compact"} {
-			batch := thriftBatch(c, addr, "buffered", proto)
 			name := c.name + "/buffered/" + proto
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-					err := batch(ctx)
-					cancel()
-					if err != nil {
-						failures <- fmt.Sprintf("%s: %v", name, err)
-						return
-					}
-				}
-			}()
+			keepCalling(&wg, stop, thriftBatch(c, addr, "buffered", proto), func(err error) { failures <- fmt.Sprintf("%s: %v", name, err) })
 		}
 	}
 	var attackers sync.WaitGroup

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -353,27 +354,20 @@ func TestIstiodRoutesDubboAndThrift(t *testing.T) {
 		var errs, v1, v2 atomic.Int64
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				res, err := c.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{Service: greetingService, Method: "greet", Version: "1.0.0", Args: []interface{}{"x"}, Attachments: map[string]string{"x-tag": "gray"}})
-				switch {
-				case err != nil || res.Status != dubbopeer.StatusOK:
-					errs.Add(1)
-				case res.Attachments["instance"] == "provider-v1":
-					v1.Add(1)
-				default:
-					v2.Add(1)
-				}
-				time.Sleep(5 * time.Millisecond)
+		// Errors are counted, not fatal: the loop runs until stop.
+		keepCalling(&wg, stop, func(context.Context) error {
+			res, err := c.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{Service: greetingService, Method: "greet", Version: "1.0.0", Args: []interface{}{"x"}, Attachments: map[string]string{"x-tag": "gray"}})
+			switch {
+			case err != nil || res.Status != dubbopeer.StatusOK:
+				errs.Add(1)
+			case res.Attachments["instance"] == "provider-v1":
+				v1.Add(1)
+			default:
+				v2.Add(1)
 			}
-		}()
+			time.Sleep(5 * time.Millisecond)
+			return nil
+		}, nil)
 		time.Sleep(300 * time.Millisecond)
 		path := filepath.Join(m.configDir, "routes.yaml")
 		b, err := os.ReadFile(path)
