@@ -159,7 +159,8 @@ func startMOSNArgs(t testing.TB, binary, name string, cfg []byte, args []string,
 	p.cmd = exec.Command(binary, append([]string{"start", "-c", path}, args...)...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	require.NoError(t, startChild(p.cmd))
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop()
@@ -223,7 +224,8 @@ func startPeer(t testing.TB, name, bin string, args ...string) {
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, startChild(cmd))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -290,36 +292,3 @@ func keepCalling(wg *sync.WaitGroup, stop <-chan struct{}, batch func(context.Co
 		}
 	}()
 }
-
-// startChild starts cmd so that it is killed if the test binary dies
-// (Pdeathsig), from one OS thread that lives as long as the test binary.
-// The kernel sends Pdeathsig when the thread that forked the child exits,
-// not the process, and the Go runtime can end threads, so a child started
-// from any goroutine may be killed at a random moment. That is the likely
-// cause of a sidecar that "exited before listening" with an empty log,
-// seen once in a CI run (not reproduced).
-func startChild(cmd *exec.Cmd) error {
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	done := make(chan error, 1)
-	spawns <- spawn{cmd, done}
-	return <-done
-}
-
-type spawn struct {
-	cmd  *exec.Cmd
-	done chan<- error
-}
-
-var spawns = func() chan spawn {
-	c := make(chan spawn)
-	go func() {
-		runtime.LockOSThread() // never unlocked: this thread outlives every child
-		for s := range c {
-			s.done <- s.cmd.Start()
-		}
-	}()
-	return c
-}()
