@@ -13,11 +13,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -70,14 +72,47 @@ func repoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago, below the
+// kernel's ephemeral range (see given).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	lo := 32768 // net.ipv4.ip_local_port_range's default low end
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				lo = n
+			}
+		}
+	}
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for i := 0; i < 1000; i++ {
+		port := lo - 10000 + rand.Intn(10000)
+		if given[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		given[port] = true
+		return port
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
+
+// Ports handed out by freePort in this test binary. A port the kernel
+// picked (":0") lies in the ephemeral range, where any outgoing
+// connection may take it as its local port before the process meant to
+// listen there binds it: under the fuzzing's connection churn a sidecar
+// then failed to listen ("exited before listening", twice in CI). Ports
+// below that range are never taken that way, and none is given twice.
+var (
+	givenMu sync.Mutex
+	given   = map[int]bool{}
+)
 
 // ports maps the fixed ports written in configs/ to ports free on this run,
 // so tests can run beside the demo or each other.
