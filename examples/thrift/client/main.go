@@ -133,7 +133,6 @@ func main() {
 		os.Exit(1)
 	}
 	defer trans.Close()
-	defer time.Sleep(time.Duration(*linger) * time.Millisecond) // runs before Close
 
 	tc := thrift.NewTStandardClient(proto, proto)
 	greeter := demo.NewGreeterClient(tc)
@@ -217,6 +216,8 @@ func main() {
 		}
 		emit(r)
 	}
+	// os.Exit skips deferred calls: linger here, with the connection open.
+	time.Sleep(time.Duration(*linger) * time.Millisecond)
 	os.Exit(exit)
 }
 
