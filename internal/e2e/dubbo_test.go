@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,9 @@ type provider struct {
 	srv                     *dubbopeer.Server
 	calls                   atomic.Int64
 	flaky                   atomic.Int64
+	// maxDelay, when set, holds every answer for a random time up to it,
+	// so that answers leave out of order and slowly.
+	maxDelay time.Duration
 }
 
 // handle answers like examples/dubbo/provider: the value echoes the first
@@ -59,7 +63,11 @@ func (p *provider) handle(ctx context.Context, req *dubbopeer.ServerRequest) *du
 	if len(req.Args) > 0 {
 		v = req.Args[0]
 	}
-	return &dubbopeer.ServerResponse{Value: v, Attachments: att}
+	resp := &dubbopeer.ServerResponse{Value: v, Attachments: att}
+	if p.maxDelay > 0 {
+		resp.Delay = time.Duration(mrand.Int64N(int64(p.maxDelay)))
+	}
+	return resp
 }
 
 func (p *provider) start(t testing.TB) {

@@ -91,11 +91,19 @@ func rssKB(pid int) int {
 // distinct payloads, through the consumer sidecar's multiplexed upstream
 // connections, for MESHPROTO_SOAK. Every response is checked byte for byte
 // against its own request.
-func TestSoakDubboCorrelation(t *testing.T) {
+func TestSoakDubboCorrelation(t *testing.T) { soakDubbo(t, 0) }
+
+// TestSoakDubboSlowOutOfOrder is the same with providers that hold each
+// answer up to 20 ms (a goroutine per request), so answers leave in
+// another order than the requests came, and many calls wait at once on
+// each coalescing upstream connection.
+func TestSoakDubboSlowOutOfOrder(t *testing.T) { soakDubbo(t, 20*time.Millisecond) }
+
+func soakDubbo(t *testing.T, maxDelay time.Duration) {
 	d := soakDuration(t)
 	p := newPorts(t, 20880, 20881, 20882, 20890, 20892, 34901, 34902, 34903)
 	pprofPort := freePort(t)
-	for _, pr := range []*provider{{instance: "v1", addr: p.addr(20880)}, {instance: "v2", addr: p.addr(20890)}} {
+	for _, pr := range []*provider{{instance: "v1", addr: p.addr(20880), maxDelay: maxDelay}, {instance: "v2", addr: p.addr(20890), maxDelay: maxDelay}} {
 		pr.start(t)
 		t.Cleanup(pr.stop)
 	}
@@ -178,8 +186,8 @@ func TestSoakDubboCorrelation(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	require.NoError(t, afterErr)
-	t.Logf("soak %v: %d calls (%.0f/s), %d mismatches, %d response-id mismatches, %d lost, %d dubbo errors, peak RSS %d MiB, goroutines before %d after %d (+%d idle proxy workers)",
-		d, calls.Load(), float64(calls.Load())/d.Seconds(), mismatches.Load(), idMismatches, lost.Load(), dubboErrs.Load(), peakRSS.Load()/1024, before, after, pool)
+	t.Logf("soak %v (answers held up to %v): %d calls (%.0f/s), %d mismatches, %d response-id mismatches, %d lost, %d dubbo errors, peak RSS %d MiB, goroutines before %d after %d (+%d idle proxy workers)",
+		d, maxDelay, calls.Load(), float64(calls.Load())/d.Seconds(), mismatches.Load(), idMismatches, lost.Load(), dubboErrs.Load(), peakRSS.Load()/1024, before, after, pool)
 	assert.Zero(t, mismatches.Load(), "a response carried another call's payload")
 	assert.Zero(t, idMismatches, "a response id matched no outstanding call")
 	assert.Zero(t, lost.Load(), "calls without a response")

@@ -4,6 +4,10 @@
 package main
 
 import (
+	"mosn.io/api"
+	"mosn.io/mosn/pkg/types"
+
+	"github.com/meshproto/meshproto/internal/coalesce"
 	"github.com/meshproto/meshproto/internal/mosnapp"
 	"github.com/meshproto/meshproto/internal/stallwatch"
 )
@@ -21,7 +25,13 @@ func main() {
 		Version:  Version,
 		Commit:   Commit,
 		Register: registerExtensions,
-		// Upstream connections that stop answering are replaced.
-		StreamFactory: stallwatch.WrapFactory,
+		StreamFactory: streamFactory,
 	})
+}
+
+// streamFactory wraps MOSN's xprotocol stream factory for meshproto's
+// codecs: frames are written in batches (internal/coalesce), and
+// connections that stall are closed (internal/stallwatch).
+func streamFactory(newFactory func(api.XProtocolCodec) types.ProtocolStreamFactory) func(api.XProtocolCodec) types.ProtocolStreamFactory {
+	return stallwatch.WrapFactory(coalesce.WrapFactory(newFactory))
 }

@@ -42,6 +42,13 @@ func (c *XCodec) StallTimeout() time.Duration { return c.config().stall }
 // FrameTimeout is the configured frame_timeout (internal/stallwatch).
 func (c *XCodec) FrameTimeout() time.Duration { return c.config().frame }
 
+// WriteCoalescing is the configured coalesce_writes and
+// max_pending_write_bytes (internal/coalesce).
+func (c *XCodec) WriteCoalescing() (bool, int) {
+	cfg := c.config()
+	return cfg.coalesce, cfg.maxPending
+}
+
 // ProtocolMatch recognises Dubbo on "Auto" listeners.
 func (c *XCodec) ProtocolMatch() api.ProtocolMatch { return Match }
 

@@ -34,7 +34,12 @@ type Config struct {
 	UpstreamConnections string `json:"upstream_connections,omitempty"`
 	// stall_timeout and frame_timeout (static binary; rpcmeta.ConnTimeouts).
 	rpcmeta.ConnTimeouts
+	// coalesce_writes and max_pending_write_bytes (static binary;
+	// rpcmeta.ConnWrites).
+	rpcmeta.ConnWrites
 	stall, frame time.Duration
+	coalesce     bool
+	maxPending   int
 }
 
 // DefaultMaxAttachments is generous: Dubbo itself sets about ten.
@@ -53,6 +58,7 @@ func (c Config) withDefaults() Config {
 		c.WorkerPool = &on
 	}
 	c.stall, c.frame, _ = c.ConnTimeouts.Parse("dubbo") // Validate reports bad values
+	c.coalesce, c.maxPending, _ = c.ConnWrites.Parse("dubbo")
 	return c
 }
 
@@ -68,6 +74,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dubbo config: max_attachments %d must be positive", c.MaxAttachments)
 	}
 	if _, _, err := c.ConnTimeouts.Parse("dubbo"); err != nil {
+		return err
+	}
+	if _, _, err := c.ConnWrites.Parse("dubbo"); err != nil {
 		return err
 	}
 	return nil

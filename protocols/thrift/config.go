@@ -51,7 +51,12 @@ type Config struct {
 	UpstreamConnections string `json:"upstream_connections,omitempty"`
 	// stall_timeout and frame_timeout (static binary; rpcmeta.ConnTimeouts).
 	rpcmeta.ConnTimeouts
+	// coalesce_writes and max_pending_write_bytes (static binary;
+	// rpcmeta.ConnWrites).
+	rpcmeta.ConnWrites
 	stall, frame time.Duration
+	coalesce     bool
+	maxPending   int
 }
 
 // Defaults.
@@ -82,6 +87,7 @@ func (c Config) withDefaults() Config {
 		c.MaxHeaders = DefaultMaxHeaders
 	}
 	c.stall, c.frame, _ = c.ConnTimeouts.Parse("thrift") // Validate reports bad values
+	c.coalesce, c.maxPending, _ = c.ConnWrites.Parse("thrift")
 	return c
 }
 
@@ -91,6 +97,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("thrift config: max_frame_bytes %d out of range [16, %d]", c.MaxFrameBytes, 1<<30)
 	}
 	if _, _, err := c.ConnTimeouts.Parse("thrift"); err != nil {
+		return err
+	}
+	if _, _, err := c.ConnWrites.Parse("thrift"); err != nil {
 		return err
 	}
 	switch c.Transport {

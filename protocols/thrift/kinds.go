@@ -76,6 +76,9 @@ func (k *kindCodec) HTTPMapping() api.HTTPMapping { return k.parent.HTTPMapping(
 // StallTimeout: upstream connections are the kind codecs' (stallwatch).
 func (k *kindCodec) StallTimeout() time.Duration { return k.parent.StallTimeout() }
 
+// WriteCoalescing: the same for writes (internal/coalesce).
+func (k *kindCodec) WriteCoalescing() (bool, int) { return k.parent.WriteCoalescing() }
+
 // kindProtocol is Protocol under the kind's name.
 type kindProtocol struct {
 	*Protocol
