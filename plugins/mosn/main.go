@@ -20,11 +20,11 @@ var (
 
 func main() {
 	mosnapp.Main(mosnapp.Options{
-		Name:     "meshproto",
-		Usage:    "MOSN with meshproto (Dubbo and Thrift codecs, governance filters) compiled in",
-		Version:  Version,
-		Commit:   Commit,
-		Register: registerExtensions,
+		Name:          "meshproto",
+		Usage:         "MOSN with meshproto (Dubbo and Thrift codecs, governance filters) compiled in",
+		Version:       Version,
+		Commit:        Commit,
+		Register:      registerExtensions,
 		StreamFactory: streamFactory,
 	})
 }
