@@ -10,6 +10,7 @@ import (
 	"github.com/meshproto/meshproto/internal/coalesce"
 	"github.com/meshproto/meshproto/internal/mosnapp"
 	"github.com/meshproto/meshproto/internal/stallwatch"
+	"github.com/meshproto/meshproto/internal/streamctx"
 )
 
 // Set by the Makefile with -ldflags "-X main.Version=... -X main.Commit=...".
@@ -19,6 +20,7 @@ var (
 )
 
 func main() {
+	mosnapp.Tune()
 	mosnapp.Main(mosnapp.Options{
 		Name:          "meshproto",
 		Usage:         "MOSN with meshproto (Dubbo and Thrift codecs, governance filters) compiled in",
@@ -30,8 +32,9 @@ func main() {
 }
 
 // streamFactory wraps MOSN's xprotocol stream factory for meshproto's
-// codecs: frames are written in batches (internal/coalesce), and
-// connections that stall are closed (internal/stallwatch).
+// codecs: frames are written in batches (internal/coalesce), connections
+// that stall are closed (internal/stallwatch), and requests find the
+// variables MOSN reads for each of them (internal/streamctx).
 func streamFactory(newFactory func(api.XProtocolCodec) types.ProtocolStreamFactory) func(api.XProtocolCodec) types.ProtocolStreamFactory {
-	return stallwatch.WrapFactory(coalesce.WrapFactory(newFactory))
+	return streamctx.WrapFactory(stallwatch.WrapFactory(coalesce.WrapFactory(newFactory)))
 }

@@ -23,9 +23,12 @@ const keepClient = "client"
 
 func init() {
 	// Registration is the one global: a named slot in every request's
-	// variable context.
-	_ = variable.Register(variable.NewStringVariable(timeoutPolicyVar, nil, nil, variable.DefaultStringSetter, 0))
+	// variable context. An unset value reads as "" (MOSN would build an error
+	// for each request that reads it unset).
+	_ = variable.Register(variable.NewStringVariable(timeoutPolicyVar, nil, unset, variable.DefaultStringSetter, 0))
 }
+
+func unset(context.Context, *variable.IndexedValue, interface{}) (string, error) { return "", nil }
 
 // KeepClientTimeout marks the request so that EnforceRouteTimeout leaves
 // the client's timeout alone.
