@@ -47,7 +47,7 @@ func EnforceRouteTimeout(ctx context.Context, route time.Duration) {
 	if p, err := variable.GetString(ctx, timeoutPolicyVar); err == nil && p == keepClient {
 		return
 	}
-	if s, err := variable.GetString(ctx, types.VarProxyGlobalTimeout); err == nil {
+	if s, err := variable.GetString(ctx, types.VarProxyGlobalTimeout); err == nil && s != "" {
 		if client, err := strconv.ParseInt(s, 10, 64); err == nil && client > 0 && client <= ms {
 			return
 		}
