@@ -99,6 +99,7 @@ e2e: build peers plugins
 test: SHELL := /bin/bash
 test: vet build peers plugins
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
+	cd examples/thrift && $(GO) test -count=1 ./wirecheck/
 	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
 		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
 

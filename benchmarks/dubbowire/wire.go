@@ -4,7 +4,7 @@
 // nothing per call beyond the caller's buffers, so the load generator and
 // the provider cost as little CPU as possible next to the proxy under test.
 //
-// It handles only what it writes itself (ASCII strings up to 65535 bytes,
+// It handles only what it writes itself (ASCII strings, chunked past 65535 bytes,
 // untyped string maps); it is not a general Dubbo implementation.
 package dubbowire
 
@@ -66,22 +66,18 @@ func putHeader(b []byte, flag, status byte, id uint64, bodyLen int) {
 }
 
 // AppendString appends s as a hessian2 string. s must be ASCII (hessian
-// counts UTF-16 units) and at most 65535 bytes.
-func AppendString(b []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n <= 31:
-		b = append(b, byte(n))
-	case n <= 1023:
-		b = append(b, 0x30+byte(n>>8), byte(n))
-	default:
-		b = append(b, 'S', byte(n>>8), byte(n))
-	}
-	return append(b, s...)
-}
+// counts UTF-16 units); longer than 65535 bytes, it is written in chunks.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }
 
 // AppendStringBytes is AppendString for a byte slice.
-func AppendStringBytes(b []byte, s []byte) []byte {
+func AppendStringBytes(b []byte, s []byte) []byte { return appendString(b, s) }
+
+func appendString[T string | []byte](b []byte, s T) []byte {
+	for len(s) > maxChunk {
+		b = append(b, 'R', byte(maxChunk>>8), byte(maxChunk&0xff))
+		b = append(b, s[:maxChunk]...)
+		s = s[maxChunk:]
+	}
 	n := len(s)
 	switch {
 	case n <= 31:
@@ -94,35 +90,58 @@ func AppendStringBytes(b []byte, s []byte) []byte {
 	return append(b, s...)
 }
 
+// maxChunk is the longest hessian2 string chunk.
+const maxChunk = 0xffff
+
 // ReadString reads one hessian2 string (the forms AppendString writes, and
-// 'N' as empty) at b[0:], returning its bytes and the rest of b.
-func ReadString(b []byte) (s, rest []byte, err error) {
-	if len(b) == 0 {
-		return nil, nil, io.ErrUnexpectedEOF
-	}
-	var n, hdr int
-	switch t := b[0]; {
-	case t == 'N':
-		return nil, b[1:], nil
-	case t <= 0x1f:
-		n, hdr = int(t), 1
-	case t >= 0x30 && t <= 0x33:
-		if len(b) < 2 {
+// 'N' as empty) at b[0:], returning its bytes and the rest of b. A chunked
+// string's bytes are gathered into scratch (grown as needed), else they
+// are a slice of b.
+func ReadString(b []byte, scratch *[]byte) (s, rest []byte, err error) {
+	chunked := false
+	for {
+		if len(b) == 0 {
 			return nil, nil, io.ErrUnexpectedEOF
 		}
-		n, hdr = int(t-0x30)<<8|int(b[1]), 2
-	case t == 'S':
-		if len(b) < 3 {
+		var n, hdr int
+		final := true
+		switch t := b[0]; {
+		case t == 'N' && !chunked:
+			return nil, b[1:], nil
+		case t <= 0x1f:
+			n, hdr = int(t), 1
+		case t >= 0x30 && t <= 0x33:
+			if len(b) < 2 {
+				return nil, nil, io.ErrUnexpectedEOF
+			}
+			n, hdr = int(t-0x30)<<8|int(b[1]), 2
+		case t == 'S' || t == 'R':
+			if len(b) < 3 {
+				return nil, nil, io.ErrUnexpectedEOF
+			}
+			n, hdr, final = int(b[1])<<8|int(b[2]), 3, t == 'S'
+		default:
+			return nil, nil, fmt.Errorf("%w: tag %#x", ErrFormat, t)
+		}
+		if len(b) < hdr+n {
 			return nil, nil, io.ErrUnexpectedEOF
 		}
-		n, hdr = int(b[1])<<8|int(b[2]), 3
-	default:
-		return nil, nil, fmt.Errorf("%w: tag %#x", ErrFormat, t)
+		if final && !chunked {
+			return b[hdr : hdr+n], b[hdr+n:], nil
+		}
+		if !chunked {
+			if scratch == nil {
+				return nil, nil, fmt.Errorf("%w: chunked string without scratch", ErrFormat)
+			}
+			*scratch = (*scratch)[:0]
+			chunked = true
+		}
+		*scratch = append(*scratch, b[hdr:hdr+n]...)
+		b = b[hdr+n:]
+		if final {
+			return *scratch, b, nil
+		}
 	}
-	if len(b) < hdr+n {
-		return nil, nil, io.ErrUnexpectedEOF
-	}
-	return b[hdr : hdr+n], b[hdr+n:], nil
 }
 
 // Request is what the load generator sends.
@@ -186,27 +205,29 @@ func AppendHeartbeatResponse(b []byte, id uint64) []byte {
 func RequestArg(body []byte) ([]byte, error) {
 	rest := body
 	var err error
+	var scratch []byte
 	for i := 0; i < 5; i++ { // dubbo version, path, version, method, types
-		if _, rest, err = ReadString(rest); err != nil {
+		if _, rest, err = ReadString(rest, &scratch); err != nil {
 			return nil, err
 		}
 	}
-	_, after, err := ReadString(rest)
+	_, after, err := ReadString(rest, &scratch)
 	if err != nil {
 		return nil, err
 	}
 	return rest[:len(rest)-len(after)], nil
 }
 
-// ResponseValue returns the string value of an OK response body.
-func ResponseValue(body []byte) ([]byte, error) {
+// ResponseValue returns the string value of an OK response body; a
+// chunked value is gathered into scratch.
+func ResponseValue(body []byte, scratch *[]byte) ([]byte, error) {
 	if len(body) == 0 {
 		return nil, io.ErrUnexpectedEOF
 	}
 	if body[0] != respValue && body[0] != 0x94 { // VALUE or VALUE_WITH_ATTACHMENTS
 		return nil, fmt.Errorf("%w: response type %#x", ErrFormat, body[0])
 	}
-	s, _, err := ReadString(body[1:])
+	s, _, err := ReadString(body[1:], scratch)
 	return s, err
 }
 

@@ -11,7 +11,7 @@ import (
 // TestRequestDecodesWithDubboGoHessian2 checks the hand-written frames
 // against dubbopeer (dubbo-go-hessian2), both ways. It runs no load.
 func TestRequestDecodesWithDubboGoHessian2(t *testing.T) {
-	for _, n := range []int{0, 5, 31, 32, 1023, 1024, 5000} {
+	for _, n := range []int{0, 5, 31, 32, 1023, 1024, 5000, 16 << 10, 65535, 65536, 100 << 10, 200000} {
 		arg := []byte(strings.Repeat("a", n))
 		req := &Request{Service: "org.example.Echo", Version: "1.0.0", Method: "echo",
 			Attachments: [][2]string{{"x-tag", "gray"}, {"k1", "v1"}}}
@@ -41,7 +41,8 @@ func TestRequestDecodesWithDubboGoHessian2(t *testing.T) {
 		if err != nil || !res.OK() || res.Value != string(arg) {
 			t.Fatalf("%d: response %+v %v", n, res, err)
 		}
-		v, err := ResponseValue(resp[HeaderLen:])
+		var scratch []byte
+		v, err := ResponseValue(resp[HeaderLen:], &scratch)
 		if err != nil || !bytes.Equal(v, arg) {
 			t.Fatalf("%d: ResponseValue %q %v", n, v, err)
 		}

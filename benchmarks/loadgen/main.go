@@ -1,5 +1,5 @@
-// Command loadgen drives a Dubbo endpoint with pipelined two-way calls and
-// prints one JSON line of results.
+// Command loadgen drives a Dubbo or Thrift endpoint (-protocol) with
+// pipelined two-way calls and prints one JSON line of results.
 //
 // Each of -conns connections keeps -inflight calls outstanding (a closed
 // loop: a new call leaves when an answer arrives). Every call carries a
@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/meshproto/meshproto/benchmarks/dubbowire"
+	"github.com/meshproto/meshproto/benchmarks/thriftwire"
 )
 
 type config struct {
@@ -37,6 +38,7 @@ type config struct {
 	conns, inflight, argBytes, atts       int
 	duration, warmup                      time.Duration
 	tag                                   string
+	protocol                              string
 }
 
 func main() {
@@ -53,9 +55,18 @@ func main() {
 	flag.StringVar(&c.method, "method", "echo", "method name")
 	flag.StringVar(&c.version, "version", "1.0.0", "service version")
 	flag.StringVar(&c.label, "label", "", "setup name copied into the JSON line")
+	flag.StringVar(&c.protocol, "protocol", "dubbo", "dubbo, thrift-framed-binary or thrift-header-compact (Thrift calls \"<service>:<method>\", multiplexed)")
 	flag.Parse()
-	if c.argBytes < 32 || c.argBytes > 65535 || c.conns < 1 || c.inflight < 1 || c.duration <= 0 {
-		fmt.Fprintln(os.Stderr, "loadgen: need -arg-bytes in [32,65535], -conns >= 1, -inflight >= 1, -duration > 0")
+	if c.argBytes < 32 || c.argBytes > 1<<20 || c.conns < 1 || c.inflight < 1 || c.duration <= 0 {
+		fmt.Fprintln(os.Stderr, "loadgen: need -arg-bytes in [32,1048576], -conns >= 1, -inflight >= 1, -duration > 0")
+		os.Exit(2)
+	}
+	if c.protocol != "dubbo" && c.inflight&(c.inflight-1) != 0 {
+		fmt.Fprintln(os.Stderr, "loadgen: Thrift needs -inflight a power of two (slots are told apart by 32-bit sequence ids)")
+		os.Exit(2)
+	}
+	if _, err := newWire(c, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
 	if c.duration+c.warmup > 10*time.Minute {
@@ -107,7 +118,12 @@ func run(c config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		conns[i] = newConn(i, nc, c, req)
+		w, err := newWire(c, nc)
+		if err != nil {
+			return nil, err
+		}
+		w.req = req
+		conns[i] = newConn(i, nc, c, w)
 	}
 	start := time.Now()
 	measureFrom := start.Add(c.warmup)
@@ -168,7 +184,7 @@ type conn struct {
 	idx         int
 	nc          net.Conn
 	cfg         config
-	req         *dubbowire.Request
+	wire        *wire
 	slots       []slot
 	free        chan int // slot indexes the writer may use (never closed)
 	done        chan struct{}
@@ -187,8 +203,8 @@ type conn struct {
 	fatal      error
 }
 
-func newConn(idx int, nc net.Conn, c config, req *dubbowire.Request) *conn {
-	cn := &conn{idx: idx, nc: nc, cfg: c, req: req, slots: make([]slot, c.inflight),
+func newConn(idx int, nc net.Conn, c config, w *wire) *conn {
+	cn := &conn{idx: idx, nc: nc, cfg: c, wire: w, slots: make([]slot, c.inflight),
 		free: make(chan int, c.inflight), done: make(chan struct{}), want: make([]byte, c.argBytes)}
 	for i := 0; i < c.inflight; i++ {
 		cn.free <- i
@@ -234,7 +250,7 @@ func (cn *conn) writeLoop() {
 			cn.slots[s].start.Store(time.Now().UnixNano())
 			cn.slots[s].id.Store(id)
 			cn.outstanding.Add(1)
-			out = dubbowire.AppendRequest(out, id, cn.req, arg)
+			out = cn.wire.appendCall(out, id, arg)
 			// batch whatever else is free right now
 			select {
 			case s = <-cn.free:
@@ -257,10 +273,9 @@ func (cn *conn) writeLoop() {
 }
 
 func (cn *conn) readLoop() {
-	r := dubbowire.NewReader(cn.nc)
 	inflight := uint64(cn.cfg.inflight)
 	for {
-		h, body, err := r.Next()
+		rsp, err := cn.wire.next()
 		if err != nil {
 			if !cn.closed.Load() && !errors.Is(err, io.EOF) {
 				cn.fatal = err
@@ -270,27 +285,24 @@ func (cn *conn) readLoop() {
 			return
 		}
 		now := time.Now().UnixNano()
-		if h.IsRequest() || h.IsEvent() {
+		if rsp.skip {
 			continue // heartbeats are not expected from the benchmark peers
 		}
-		s := int(h.ID % inflight)
+		s := int(rsp.id % inflight)
 		sl := &cn.slots[s]
-		if h.ID == 0 || sl.id.Load() != h.ID {
+		if rsp.id == 0 || !cn.wire.sameID(sl.id.Load(), rsp.id) {
 			cn.mismatches++
 			continue
 		}
 		start := sl.start.Load()
 		measured := now >= cn.measureFrom && start <= cn.stopAt
 		bad := false
-		if h.Status != dubbowire.StatusOK {
-			cn.errors.Add(1)
-			bad = true
-		} else if v, err := dubbowire.ResponseValue(body); err != nil {
+		if rsp.err != nil {
 			cn.errors.Add(1)
 			bad = true
 		} else {
-			fillArg(cn.want, cn.idx, h.ID)
-			if !bytes.Equal(v, cn.want) {
+			fillArg(cn.want, cn.idx, sl.id.Load())
+			if !bytes.Equal(rsp.value, cn.want) {
 				cn.mismatches++
 				bad = true
 			}
@@ -306,6 +318,96 @@ func (cn *conn) readLoop() {
 		}
 		cn.free <- s
 	}
+}
+
+// wire is one connection's framing: how a call is written and a response
+// read, for the chosen protocol.
+type wire struct {
+	req     *dubbowire.Request // Dubbo
+	dubbo   *dubbowire.Reader
+	thrift  *thriftwire.Reader
+	kind    thriftwire.Kind
+	name    string // Thrift: "service:method"
+	scratch []byte // a chunked Dubbo value, gathered
+}
+
+// response is one frame read: its id, the echoed value or why it is bad;
+// skip for frames that answer no call.
+type response struct {
+	id    uint64
+	value []byte
+	err   error
+	skip  bool
+}
+
+func newWire(c config, nc net.Conn) (*wire, error) {
+	w := &wire{name: c.service + ":" + c.method}
+	switch c.protocol {
+	case "dubbo":
+		if nc != nil {
+			w.dubbo = dubbowire.NewReader(nc)
+		}
+		return w, nil
+	case "thrift-framed-binary", "thrift-header-compact":
+		k, err := thriftwire.ParseKind(c.protocol[len("thrift-"):])
+		if err != nil {
+			return nil, err
+		}
+		w.kind = k
+		if nc != nil {
+			w.thrift = thriftwire.NewReader(nc)
+		}
+		return w, nil
+	}
+	return nil, fmt.Errorf("-protocol %q: want dubbo, thrift-framed-binary or thrift-header-compact", c.protocol)
+}
+
+func (w *wire) appendCall(out []byte, id uint64, arg []byte) []byte {
+	if w.thrift != nil {
+		return thriftwire.AppendMessage(out, w.kind, thriftwire.Call, w.name, int32(uint32(id)), arg)
+	}
+	return dubbowire.AppendRequest(out, id, w.req, arg)
+}
+
+// sameID compares a slot's call id with a response's: Thrift sequence ids
+// are 32 bits.
+func (w *wire) sameID(slot, got uint64) bool {
+	if w.thrift != nil {
+		return uint32(slot) == uint32(got) && slot != 0
+	}
+	return slot == got
+}
+
+func (w *wire) next() (response, error) {
+	if w.thrift != nil {
+		f, err := w.thrift.Next()
+		if err != nil {
+			return response{}, err
+		}
+		m, err := thriftwire.Parse(w.kind, f)
+		if err != nil {
+			return response{}, err
+		}
+		r := response{id: uint64(uint32(m.Seq)), value: m.Value}
+		if m.Type != thriftwire.Reply {
+			r.err = fmt.Errorf("message type %d", m.Type)
+		}
+		return r, nil
+	}
+	h, body, err := w.dubbo.Next()
+	if err != nil {
+		return response{}, err
+	}
+	if h.IsRequest() || h.IsEvent() {
+		return response{skip: true}, nil
+	}
+	r := response{id: h.ID}
+	if h.Status != dubbowire.StatusOK {
+		r.err = fmt.Errorf("status %d", h.Status)
+	} else {
+		r.value, r.err = dubbowire.ResponseValue(body, &w.scratch)
+	}
+	return r, nil
 }
 
 // hist is a log-linear histogram of nanoseconds.
