@@ -99,6 +99,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting: %s", what)
 }
 
+// batching is a queue that never takes the idle fast path, so that the
+// tests see the flusher's batches.
+func batching(conn api.Connection, max int) *queue {
+	q := newQueue(conn, max, "test")
+	q.idleGap = time.Hour
+	q.lastWrite = sinceStart()
+	return q
+}
+
 func idle(q *queue) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -108,7 +117,7 @@ func idle(q *queue) bool {
 func TestQueue(t *testing.T) {
 	t.Run("one frame is written alone and the flusher ends", func(t *testing.T) {
 		c := newFake()
-		q := newQueue(c, 1<<20, "test")
+		q := batching(c, 1<<20)
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("a")}))
 		waitFor(t, "flusher done", func() bool { return idle(q) })
 		batches, closed := c.snapshot()
@@ -116,10 +125,36 @@ func TestQueue(t *testing.T) {
 		assert.Empty(t, closed)
 	})
 
-	t.Run("frames queued during a write go out in the next single write, in order", func(t *testing.T) {
+	t.Run("an idle connection writes from the caller, and queues behind that write", func(t *testing.T) {
 		c := newFake()
 		c.gate = make(chan struct{})
 		q := newQueue(c, 1<<20, "test")
+		done := make(chan error, 1)
+		go func() { done <- q.write([]buffer.IoBuffer{frame("a")}) }()
+		<-c.entered // the caller itself is inside Write with "a"
+		require.NoError(t, q.write([]buffer.IoBuffer{frame("b")}))
+		require.NoError(t, q.write([]buffer.IoBuffer{frame("c")}))
+		close(c.gate)
+		require.NoError(t, <-done)
+		waitFor(t, "flusher done", func() bool { return idle(q) })
+		batches, _ := c.snapshot()
+		assert.Equal(t, [][]string{{"a"}, {"b", "c"}}, batches)
+	})
+
+	t.Run("a failed write from the caller returns its error and closes", func(t *testing.T) {
+		c := newFake()
+		c.fail = errors.New("broken pipe")
+		q := newQueue(c, 1<<20, "test")
+		assert.Error(t, q.write([]buffer.IoBuffer{frame("lost")}))
+		_, closed := c.snapshot()
+		assert.Equal(t, []api.ConnectionCloseType{api.NoFlush}, closed)
+		assert.ErrorIs(t, q.write([]buffer.IoBuffer{frame("after")}), types.ErrConnectionHasClosed)
+	})
+
+	t.Run("frames queued during a write go out in the next single write, in order", func(t *testing.T) {
+		c := newFake()
+		c.gate = make(chan struct{})
+		q := batching(c, 1<<20)
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("a")}))
 		<-c.entered // the flusher is inside Write with "a"
 		for _, s := range []string{"b", "c", "d"} {
@@ -134,7 +169,7 @@ func TestQueue(t *testing.T) {
 
 	t.Run("concurrent writers: every frame once, each writer's frames in its order", func(t *testing.T) {
 		c := newFake()
-		q := newQueue(c, 1<<20, "test")
+		q := batching(c, 1<<20)
 		const writers, each = 8, 200
 		var wg sync.WaitGroup
 		for w := 0; w < writers; w++ {
@@ -168,7 +203,7 @@ func TestQueue(t *testing.T) {
 	t.Run("a writer past the bound waits until the batch is written", func(t *testing.T) {
 		c := newFake()
 		c.gate = make(chan struct{})
-		q := newQueue(c, 8, "test")
+		q := batching(c, 8)
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("12345678")}))
 		<-c.entered
 		done := make(chan error, 1)
@@ -188,7 +223,7 @@ func TestQueue(t *testing.T) {
 
 	t.Run("a frame larger than the bound goes out when nothing is queued", func(t *testing.T) {
 		c := newFake()
-		q := newQueue(c, 4, "test")
+		q := batching(c, 4)
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("larger than four")}))
 		waitFor(t, "flusher done", func() bool { return idle(q) })
 		batches, _ := c.snapshot()
@@ -198,7 +233,7 @@ func TestQueue(t *testing.T) {
 	t.Run("close wakes a waiting writer with ErrConnectionHasClosed and drops the queue", func(t *testing.T) {
 		c := newFake()
 		c.gate = make(chan struct{})
-		q := newQueue(c, 8, "test")
+		q := batching(c, 8)
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("12345678")}))
 		<-c.entered
 		require.NoError(t, q.write(nil)) // nothing to queue: no effect
@@ -215,7 +250,7 @@ func TestQueue(t *testing.T) {
 	t.Run("a failed write closes the connection and later writes fail", func(t *testing.T) {
 		c := newFake()
 		c.fail = errors.New("broken pipe")
-		q := newQueue(c, 1<<20, "test")
+		q := batching(c, 1<<20)
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("lost")}))
 		waitFor(t, "connection closed", func() bool { _, closed := c.snapshot(); return len(closed) == 1 })
 		_, closed := c.snapshot()
@@ -226,7 +261,7 @@ func TestQueue(t *testing.T) {
 	t.Run("FlushWrite closes after the queued frames are written", func(t *testing.T) {
 		c := newFake()
 		c.gate = make(chan struct{})
-		q := newQueue(c, 1<<20, "test")
+		q := batching(c, 1<<20)
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("a")}))
 		<-c.entered
 		require.NoError(t, q.write([]buffer.IoBuffer{frame("b")}))
@@ -242,7 +277,7 @@ func TestQueue(t *testing.T) {
 
 	t.Run("FlushWrite with nothing queued is MOSN's at once", func(t *testing.T) {
 		c := newFake()
-		q := newQueue(c, 1<<20, "test")
+		q := batching(c, 1<<20)
 		require.NoError(t, q.close(api.FlushWrite, api.LocalClose))
 		_, closed := c.snapshot()
 		assert.Equal(t, []api.ConnectionCloseType{api.FlushWrite}, closed)
@@ -253,7 +288,7 @@ func TestQueue(t *testing.T) {
 // many writers: each frame is a distinct payload that must arrive whole.
 func TestQueueBytesAreTheWriters(t *testing.T) {
 	c := newFake()
-	q := newQueue(c, 64<<10, "test")
+	q := batching(c, 64<<10)
 	var wg sync.WaitGroup
 	want := map[string]bool{}
 	var mu sync.Mutex
