@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +50,7 @@ func TestQueueOverMOSNConnection(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				b := buffer.GetIoBuffer(64)
-				_, _ = b.WriteString(fmt.Sprintf("<%d/%d:%s>", w, i, strings.Repeat("x", i%50)))
+				_, _ = b.WriteString(fmt.Sprintf("<%d/%d/%s>", w, i, strings.Repeat("x", i%50)))
 				assert.NoError(t, sc.Write(b))
 			}
 		}()
@@ -66,15 +67,14 @@ func TestQueueOverMOSNConnection(t *testing.T) {
 	next := make([]int, writers)
 	n := 0
 	for _, f := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(out, "<"), ">"), "><") {
-		var w, i int
-		var pad string
-		_, err := fmt.Sscanf(strings.Replace(f, ":", " ", 1), "%d/%d %s", &w, &i, &pad)
-		if i%50 == 0 {
-			_, err = fmt.Sscanf(strings.TrimSuffix(f, ":"), "%d/%d", &w, &i)
-		}
-		require.NoError(t, err, "frame %q", f)
+		parts := strings.Split(f, "/")
+		require.Len(t, parts, 3, "frame %q", f)
+		w, err1 := strconv.Atoi(parts[0])
+		i, err2 := strconv.Atoi(parts[1])
+		require.NoError(t, err1, "frame %q", f)
+		require.NoError(t, err2, "frame %q", f)
 		require.Equal(t, next[w], i, "writer %d", w)
-		require.Equal(t, strings.Repeat("x", i%50), pad)
+		require.Equal(t, strings.Repeat("x", i%50), parts[2])
 		next[w]++
 		n++
 	}

@@ -71,6 +71,7 @@ func (q *queue) write(bufs []buffer.IoBuffer) error {
 			// coalescing (a batch would only add the flusher's delay).
 			q.flushing = true
 			q.lastWrite = now
+			q.writing = n
 			q.mu.Unlock()
 			return q.writeNow(bufs)
 		}
@@ -107,7 +108,9 @@ func (q *queue) write(bufs []buffer.IoBuffer) error {
 }
 
 // writeNow writes bufs from the caller, with flushing set (so that frames
-// written meanwhile queue behind them), and starts a flusher for those.
+// written meanwhile queue behind them) and their bytes counted as being
+// written (so the bound sees them), and starts a flusher for the frames
+// queued meanwhile.
 func (q *queue) writeNow(bufs []buffer.IoBuffer) error {
 	err := q.conn.Write(bufs...)
 	if err != nil {
@@ -115,6 +118,10 @@ func (q *queue) writeNow(bufs []buffer.IoBuffer) error {
 		return err
 	}
 	q.mu.Lock()
+	q.writing = 0
+	if q.waiters > 0 {
+		q.room.Broadcast()
+	}
 	start := len(q.pending) > 0 && !q.closed
 	q.flushing = start
 	q.mu.Unlock()

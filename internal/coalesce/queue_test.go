@@ -141,6 +141,29 @@ func TestQueue(t *testing.T) {
 		assert.Equal(t, [][]string{{"a"}, {"b", "c"}}, batches)
 	})
 
+	t.Run("the bound counts a write from the caller", func(t *testing.T) {
+		c := newFake()
+		c.gate = make(chan struct{})
+		q := newQueue(c, 8, "test")
+		first := make(chan error, 1)
+		go func() { first <- q.write([]buffer.IoBuffer{frame("12345678")}) }()
+		<-c.entered
+		done := make(chan error, 1)
+		go func() { done <- q.write([]buffer.IoBuffer{frame("x")}) }()
+		select {
+		case err := <-done:
+			t.Fatalf("writer did not wait: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		c.gate <- struct{}{}
+		require.NoError(t, <-first)
+		require.NoError(t, <-done)
+		close(c.gate)
+		waitFor(t, "flusher done", func() bool { return idle(q) })
+		batches, _ := c.snapshot()
+		assert.Equal(t, [][]string{{"12345678"}, {"x"}}, batches)
+	})
+
 	t.Run("a failed write from the caller returns its error and closes", func(t *testing.T) {
 		c := newFake()
 		c.fail = errors.New("broken pipe")
