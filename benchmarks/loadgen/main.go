@@ -348,18 +348,16 @@ func newWire(c config, nc net.Conn) (*wire, error) {
 			w.dubbo = dubbowire.NewReader(nc)
 		}
 		return w, nil
-	case "thrift-framed-binary", "thrift-header-compact":
-		k, err := thriftwire.ParseKind(c.protocol[len("thrift-"):])
-		if err != nil {
-			return nil, err
-		}
-		w.kind = k
-		if nc != nil {
-			w.thrift = thriftwire.NewReader(nc)
-		}
-		return w, nil
 	}
-	return nil, fmt.Errorf("-protocol %q: want dubbo, thrift-framed-binary or thrift-header-compact", c.protocol)
+	k, err := thriftwire.ParseProtocol(c.protocol)
+	if err != nil {
+		return nil, fmt.Errorf("-protocol: not dubbo, and %w", err)
+	}
+	w.kind = k
+	if nc != nil {
+		w.thrift = thriftwire.NewReader(nc)
+	}
+	return w, nil
 }
 
 func (w *wire) appendCall(out []byte, id uint64, arg []byte) []byte {

@@ -1,9 +1,10 @@
 // Command provider is the benchmark's Dubbo (or, with -protocol, Thrift)
 // provider: every two-way request is answered with its own first argument
-// (an "echo"), written back without decoding or re-encoding it. One goroutine per connection reads, answers
-// into a buffer and flushes once the read buffer is empty, so replies to
-// pipelined requests leave in batches. It is deliberately lean so that it is
-// never the bottleneck of a proxy benchmark (see docs/performance.md).
+// (an "echo"), written back without decoding or re-encoding it. One
+// goroutine per connection reads, answers into a buffer and flushes once
+// the read buffer is empty, so replies to pipelined requests leave in
+// batches. It is deliberately lean so that it is never the bottleneck of a
+// proxy benchmark (see docs/performance.md).
 package main
 
 import (
@@ -15,7 +16,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/meshproto/meshproto/benchmarks/dubbowire"
@@ -28,9 +28,9 @@ func main() {
 	flag.Parse()
 	serve := serveDubbo
 	if *protocol != "dubbo" {
-		k, err := thriftwire.ParseKind(strings.TrimPrefix(*protocol, "thrift-"))
-		if err != nil || !strings.HasPrefix(*protocol, "thrift-") {
-			log.Fatalf("provider: -protocol %q: want dubbo, thrift-framed-binary or thrift-header-compact", *protocol)
+		k, err := thriftwire.ParseProtocol(*protocol)
+		if err != nil {
+			log.Fatalf("provider: -protocol: not dubbo, and %v", err)
 		}
 		serve = func(c net.Conn) { serveThrift(c, k) }
 	}
@@ -111,7 +111,7 @@ func serveThrift(c net.Conn, k thriftwire.Kind) {
 			return
 		}
 		if m.Type == thriftwire.Call {
-			out = thriftwire.AppendMessage(out, k, thriftwire.Reply, string(m.Name), m.Seq, m.Value)
+			out = thriftwire.AppendMessage(out, k, thriftwire.Reply, m.Name, m.Seq, m.Value)
 		}
 		if r.Buffered() == 0 && len(out) > 0 {
 			if _, err := c.Write(out); err != nil {

@@ -25,15 +25,16 @@ const (
 	HeaderCompact
 )
 
-// ParseKind reads "framed-binary" or "header-compact".
-func ParseKind(s string) (Kind, error) {
+// ParseProtocol reads the benchmark peers' -protocol value for Thrift:
+// "thrift-framed-binary" or "thrift-header-compact".
+func ParseProtocol(s string) (Kind, error) {
 	switch s {
-	case "framed-binary":
+	case "thrift-framed-binary":
 		return FramedBinary, nil
-	case "header-compact":
+	case "thrift-header-compact":
 		return HeaderCompact, nil
 	}
-	return 0, fmt.Errorf("thriftwire: kind %q: want framed-binary or header-compact", s)
+	return 0, fmt.Errorf("thriftwire: protocol %q: want thrift-framed-binary or thrift-header-compact", s)
 }
 
 // Message types.
@@ -61,7 +62,7 @@ const (
 // AppendMessage appends one frame: a message of type typ named name with
 // sequence id seq whose struct has one string field, id 1 for a call (the
 // argument) and id 0 for a reply (the result).
-func AppendMessage(b []byte, k Kind, typ byte, name string, seq int32, value []byte) []byte {
+func AppendMessage[N string | []byte](b []byte, k Kind, typ byte, name N, seq int32, value []byte) []byte {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0) // frame length, patched below
 	switch k {
