@@ -35,3 +35,30 @@ func TestCheckPluginsNamesAnUnreadablePlugin(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(`{"servers": []}`), 0o644))
 	assert.NoError(t, checkPlugins(cfg))
 }
+
+func TestParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		bad  bool
+	}{
+		{"67108864", 64 << 20, false},
+		{"64MiB", 64 << 20, false},
+		{"64M", 64 << 20, false},
+		{" 512KiB ", 512 << 10, false},
+		{"1GiB", 1 << 30, false},
+		{"0", 0, false},
+		{"-1", 0, true},
+		{"64MB", 0, true},
+		{"lots", 0, true},
+		{"99999999999GiB", 0, true},
+	} {
+		got, err := ParseBytes(tc.in)
+		if tc.bad {
+			assert.Error(t, err, tc.in)
+			continue
+		}
+		assert.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+	}
+}
