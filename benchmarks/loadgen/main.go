@@ -97,10 +97,15 @@ type Result struct {
 	Errors     int64   `json:"errors"`
 	Mismatches int64   `json:"mismatches"`
 	Lost       int64   `json:"lost"`
-	Conns      int     `json:"conns"`
-	Inflight   int     `json:"inflight"`
-	ArgBytes   int     `json:"arg_bytes"`
-	Seconds    float64 `json:"seconds"`
+	// ConnCallsMin and ConnCallsMax are the fewest and most calls one
+	// connection completed: far apart, the proxy served its clients
+	// unevenly (and the slow one's latency is the tail).
+	ConnCallsMin int64   `json:"conn_calls_min"`
+	ConnCallsMax int64   `json:"conn_calls_max"`
+	Conns        int     `json:"conns"`
+	Inflight     int     `json:"inflight"`
+	ArgBytes     int     `json:"arg_bytes"`
+	Seconds      float64 `json:"seconds"`
 }
 
 func run(c config) (*Result, error) {
@@ -159,6 +164,10 @@ func run(c config) (*Result, error) {
 	for _, cn := range conns {
 		h.merge(&cn.h)
 		res.Calls += cn.calls
+		if res.ConnCallsMin == 0 || cn.calls < res.ConnCallsMin {
+			res.ConnCallsMin = cn.calls
+		}
+		res.ConnCallsMax = max(res.ConnCallsMax, cn.calls)
 		res.Errors += cn.errors.Load()
 		res.Mismatches += cn.mismatches
 		res.Lost += cn.outstanding.Load()
