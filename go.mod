@@ -35,6 +35,7 @@ require (
 	github.com/dchest/siphash v1.2.1 // indirect
 	github.com/envoyproxy/protoc-gen-validate v0.1.0 // indirect
 	github.com/go-ole/go-ole v1.2.4 // indirect
+	github.com/go-zookeeper/zk v1.0.4 // indirect
 	github.com/golang/mock v1.6.0 // indirect
 	github.com/golang/protobuf v1.5.0 // indirect
 	github.com/google/cel-go v0.5.1 // indirect

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshproto/meshproto/internal/dubbopeer"
-	"github.com/meshproto/meshproto/internal/xds"
+	"github.com/meshproto/meshproto/internal/controlplane"
 )
 
 // meshprotoHTTPFilter is what an Istio EnvoyFilter inserts before the
@@ -39,7 +39,7 @@ func TestXDSDomainRouting(t *testing.T) {
 	t.Parallel()
 	server := peerBinary(t, "MESHPROTO_THRIFT", "server")
 	clients := thriftClients(t)
-	cp, err := xds.Start("127.0.0.1:0")
+	cp, err := controlplane.Start("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(cp.Close)
 
@@ -55,36 +55,36 @@ func TestXDSDomainRouting(t *testing.T) {
 	startPeer(t, "thrift-server-2", server, "-addr", thrift2Addr, "-transport", "header", "-multiplex", "-instance", "thrift-xds-2")
 
 	listenPort := uint32(freePort(t))
-	greet := xds.ClusterName(svcPort, "v1", greetingService)
-	order := xds.ClusterName(svcPort, "v2", orderService)
-	greeter := xds.ClusterName(9090, "", "greeter.thrift")
-	greeter2 := xds.ClusterName(9090, "v2", "greeter.thrift")
-	ep := func(addr, version string) xds.Endpoint {
+	greet := controlplane.ClusterName(svcPort, "v1", greetingService)
+	order := controlplane.ClusterName(svcPort, "v2", orderService)
+	greeter := controlplane.ClusterName(9090, "", "greeter.thrift")
+	greeter2 := controlplane.ClusterName(9090, "v2", "greeter.thrift")
+	ep := func(addr, version string) controlplane.Endpoint {
 		host, port := splitAddr(addr)
-		return xds.Endpoint{Host: host, Port: port, Labels: map[string]string{"version": version}}
+		return controlplane.Endpoint{Host: host, Port: port, Labels: map[string]string{"version": version}}
 	}
 	// Istio's shape: one virtual host per service, domains = service names.
 	routes := func(greeterCluster string) []*route.RouteConfiguration {
-		return []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort),
-			xds.VirtualHost("greeting", []string{greetingService},
-				xds.Route("sleep", xds.Action{Cluster: greet, Timeout: time.Second}, xds.Header("x-rpc-method", "sleep")),
-				xds.Route("default", xds.Action{Cluster: greet, Timeout: 3 * time.Second})),
-			xds.VirtualHost("order", []string{orderService},
-				xds.Route("default", xds.Action{Cluster: order, Timeout: 3 * time.Second})),
-			xds.VirtualHost("greeter", []string{"Greeter"},
-				xds.Route("default", xds.Action{Cluster: greeterCluster, Timeout: 3 * time.Second})),
+		return []*route.RouteConfiguration{controlplane.RouteConfig(fmt.Sprint(svcPort),
+			controlplane.VirtualHost("greeting", []string{greetingService},
+				controlplane.Route("sleep", controlplane.Action{Cluster: greet, Timeout: time.Second}, controlplane.Header("x-rpc-method", "sleep")),
+				controlplane.Route("default", controlplane.Action{Cluster: greet, Timeout: 3 * time.Second})),
+			controlplane.VirtualHost("order", []string{orderService},
+				controlplane.Route("default", controlplane.Action{Cluster: order, Timeout: 3 * time.Second})),
+			controlplane.VirtualHost("greeter", []string{"Greeter"},
+				controlplane.Route("default", controlplane.Action{Cluster: greeterCluster, Timeout: 3 * time.Second})),
 		)}
 	}
-	res := xds.Resources{
-		Clusters: []*cluster.Cluster{xds.EDSCluster(greet), xds.EDSCluster(order), xds.EDSCluster(greeter), xds.EDSCluster(greeter2)},
+	res := controlplane.Resources{
+		Clusters: []*cluster.Cluster{controlplane.EDSCluster(greet), controlplane.EDSCluster(order), controlplane.EDSCluster(greeter), controlplane.EDSCluster(greeter2)},
 		Endpoints: []*endpoint.ClusterLoadAssignment{
-			xds.Assignment(greet, ep(v1.addr, "1.0.0")),
-			xds.Assignment(order, ep(v2.addr, "2.0.0")),
-			xds.Assignment(greeter, ep(thriftAddr, "1.0.0")),
-			xds.Assignment(greeter2, ep(thrift2Addr, "2.0.0")),
+			controlplane.Assignment(greet, ep(v1.addr, "1.0.0")),
+			controlplane.Assignment(order, ep(v2.addr, "2.0.0")),
+			controlplane.Assignment(greeter, ep(thriftAddr, "1.0.0")),
+			controlplane.Assignment(greeter2, ep(thrift2Addr, "2.0.0")),
 		},
 		Routes: routes(greeter),
-		Listeners: []*listener.Listener{xds.OutboundListener(fmt.Sprintf("127.0.0.1_%d", listenPort), "127.0.0.1", listenPort, fmt.Sprint(svcPort),
+		Listeners: []*listener.Listener{controlplane.OutboundListener(fmt.Sprintf("127.0.0.1_%d", listenPort), "127.0.0.1", listenPort, fmt.Sprint(svcPort),
 			meshprotoHTTPFilter(t, "meshproto_metadata", map[string]interface{}{"host": "{service}"}))},
 	}
 	const node = "sidecar~127.0.0.1~consumer-1.default~default.svc.cluster.local"

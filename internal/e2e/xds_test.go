@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshproto/meshproto/internal/dubbopeer"
-	"github.com/meshproto/meshproto/internal/xds"
+	"github.com/meshproto/meshproto/internal/controlplane"
 )
 
 // xdsBootstrap is everything MOSN gets as a file when Istio manages it:
@@ -69,9 +69,9 @@ type xdsMesh struct {
 
 const svcPort = 20880
 
-func (m *xdsMesh) ep(p *provider) xds.Endpoint {
+func (m *xdsMesh) ep(p *provider) controlplane.Endpoint {
 	host, port := splitAddr(p.addr)
-	return xds.Endpoint{Host: host, Port: port, Labels: map[string]string{"version": p.version}, Workload: p.instance}
+	return controlplane.Endpoint{Host: host, Port: port, Labels: map[string]string{"version": p.version}, Workload: p.instance}
 }
 
 func splitAddr(addr string) (string, uint32) {
@@ -84,66 +84,66 @@ func splitAddr(addr string) (string, uint32) {
 	return host, port
 }
 
-func (m *xdsMesh) resources() xds.Resources {
-	greetV1 := xds.ClusterName(svcPort, "v1", greetingService)
-	greetV2 := xds.ClusterName(svcPort, "v2", greetingService)
-	greetAll := xds.ClusterName(svcPort, "", greetingService)
-	order := xds.ClusterName(svcPort, "", orderService)
-	orderV3 := xds.ClusterName(svcPort, "v3", orderService)
+func (m *xdsMesh) resources() controlplane.Resources {
+	greetV1 := controlplane.ClusterName(svcPort, "v1", greetingService)
+	greetV2 := controlplane.ClusterName(svcPort, "v2", greetingService)
+	greetAll := controlplane.ClusterName(svcPort, "", greetingService)
+	order := controlplane.ClusterName(svcPort, "", orderService)
+	orderV3 := controlplane.ClusterName(svcPort, "v3", orderService)
 
 	byName := map[string]*provider{"v1": m.v1, "v2": m.v2, "v3": m.v3}
-	var v1Eps []xds.Endpoint
+	var v1Eps []controlplane.Endpoint
 	for _, h := range m.greetV1Hosts {
 		v1Eps = append(v1Eps, m.ep(byName[h]))
 	}
-	orderCluster, orderEps := order, []xds.Endpoint{m.ep(m.v1)}
+	orderCluster, orderEps := order, []controlplane.Endpoint{m.ep(m.v1)}
 	if m.orderV3 {
-		orderCluster, orderEps = orderV3, []xds.Endpoint{m.ep(m.v3)}
+		orderCluster, orderEps = orderV3, []controlplane.Endpoint{m.ep(m.v3)}
 	}
 	clusters := []string{greetV1, greetV2, order}
 	if m.orderV3 {
 		clusters = append(clusters, orderV3)
 	}
-	res := xds.Resources{}
+	res := controlplane.Resources{}
 	for _, c := range clusters {
-		res.Clusters = append(res.Clusters, xds.EDSCluster(c))
+		res.Clusters = append(res.Clusters, controlplane.EDSCluster(c))
 	}
-	res.Clusters = append(res.Clusters, xds.EDSCluster(greetAll, []string{"version"}))
+	res.Clusters = append(res.Clusters, controlplane.EDSCluster(greetAll, []string{"version"}))
 	res.Endpoints = []*endpoint.ClusterLoadAssignment{
-		xds.Assignment(greetV1, v1Eps...),
-		xds.Assignment(greetV2, m.ep(m.v2)),
-		xds.Assignment(greetAll, m.ep(m.v1), m.ep(m.v2)),
-		xds.Assignment(order, m.ep(m.v1)),
+		controlplane.Assignment(greetV1, v1Eps...),
+		controlplane.Assignment(greetV2, m.ep(m.v2)),
+		controlplane.Assignment(greetAll, m.ep(m.v1), m.ep(m.v2)),
+		controlplane.Assignment(order, m.ep(m.v1)),
 	}
 	if m.orderV3 {
-		res.Endpoints = append(res.Endpoints, xds.Assignment(orderV3, orderEps...))
+		res.Endpoints = append(res.Endpoints, controlplane.Assignment(orderV3, orderEps...))
 	}
 
-	split := xds.Action{Weighted: map[string]uint32{greetV1: 80, greetV2: 20}, WeightKeys: []string{greetV1, greetV2},
+	split := controlplane.Action{Weighted: map[string]uint32{greetV1: 80, greetV2: 20}, WeightKeys: []string{greetV1, greetV2},
 		Timeout: 3 * time.Second, Retries: 1, PerTry: time.Second}
 	if m.greetV2Only {
-		split = xds.Action{Weighted: map[string]uint32{greetV2: 100}, WeightKeys: []string{greetV2},
+		split = controlplane.Action{Weighted: map[string]uint32{greetV2: 100}, WeightKeys: []string{greetV2},
 			Timeout: 3 * time.Second, Retries: 1, PerTry: time.Second}
 	}
 	// One catch-all virtual host: without meshproto_metadata (which xDS
 	// cannot attach in MOSN v1.3.0) nothing sets x-mosn-host, so services
 	// are told apart by the x-rpc-service header instead of by domain.
-	vh := xds.VirtualHost("meshproto", []string{"*"},
-		xds.Route("order", xds.Action{Cluster: orderCluster}, xds.Header("x-rpc-service", orderService)),
+	vh := controlplane.VirtualHost("meshproto", []string{"*"},
+		controlplane.Route("order", controlplane.Action{Cluster: orderCluster}, controlplane.Header("x-rpc-service", orderService)),
 		// Istio's canary: a DestinationRule subset is its own cluster.
-		xds.Route("canary", xds.Action{Cluster: greetV2},
-			xds.Header("x-rpc-service", greetingService), xds.Header("x-tag", "gray")),
+		controlplane.Route("canary", controlplane.Action{Cluster: greetV2},
+			controlplane.Header("x-rpc-service", greetingService), controlplane.Header("x-tag", "gray")),
 		// MOSN's subset LB through metadata_match: broken by the conversion.
-		xds.Route("metadata-match", xds.Action{Cluster: greetAll, Subset: map[string]string{"version": "2.0.0"}},
-			xds.Header("x-rpc-service", greetingService), xds.Header("x-tag", "metadata-match")),
-		xds.Route("by-method", xds.Action{Cluster: greetV1, Timeout: time.Second},
-			xds.Header("x-rpc-service", greetingService), xds.Header("x-rpc-method", "sleep")),
-		xds.Route("split", split,
-			xds.Header("x-rpc-service", greetingService), xds.HeaderRegex("x-rpc-method", "^(greet|echo|fail)$")),
+		controlplane.Route("metadata-match", controlplane.Action{Cluster: greetAll, Subset: map[string]string{"version": "2.0.0"}},
+			controlplane.Header("x-rpc-service", greetingService), controlplane.Header("x-tag", "metadata-match")),
+		controlplane.Route("by-method", controlplane.Action{Cluster: greetV1, Timeout: time.Second},
+			controlplane.Header("x-rpc-service", greetingService), controlplane.Header("x-rpc-method", "sleep")),
+		controlplane.Route("split", split,
+			controlplane.Header("x-rpc-service", greetingService), controlplane.HeaderRegex("x-rpc-method", "^(greet|echo|fail)$")),
 	)
-	xds.AddRequestHeader(vh, "x-mesh-route", "xds")
-	res.Routes = []*route.RouteConfiguration{xds.RouteConfig(fmt.Sprint(svcPort), vh)}
-	res.Listeners = []*listener.Listener{xds.OutboundListener(fmt.Sprintf("127.0.0.1_%d", m.listenPort), "127.0.0.1", m.listenPort, fmt.Sprint(svcPort))}
+	controlplane.AddRequestHeader(vh, "x-mesh-route", "xds")
+	res.Routes = []*route.RouteConfiguration{controlplane.RouteConfig(fmt.Sprint(svcPort), vh)}
+	res.Listeners = []*listener.Listener{controlplane.OutboundListener(fmt.Sprintf("127.0.0.1_%d", m.listenPort), "127.0.0.1", m.listenPort, fmt.Sprint(svcPort))}
 	return res
 }
 
@@ -152,7 +152,7 @@ func (m *xdsMesh) resources() xds.Resources {
 // including updates applied under a live client connection.
 func TestXDSDubbo(t *testing.T) {
 	t.Parallel()
-	cp, err := xds.Start("127.0.0.1:0")
+	cp, err := controlplane.Start("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(cp.Close)
 

@@ -1,14 +1,16 @@
-// Package xds is a small xDS control plane for tests and demos: a
-// go-control-plane v0.10.0 snapshot cache served as ADS over gRPC, and
-// builders for LDS/RDS/CDS/EDS resources in the shapes Istio 1.10
-// generates. MOSN's Istio 1.10 xDS client (mosn.io/mosn/istio/istio1106)
-// connects to it exactly as it connects to istiod.
+// Package controlplane is meshproto's xDS control plane: a
+// go-control-plane snapshot cache served as ADS over gRPC, and builders
+// for LDS/RDS/CDS/EDS resources in the shapes Istio generates. The
+// registry adapter (plugins/registry-adapter) serves it to sidecars; the
+// end-to-end tests drive the same server directly. MOSN's Istio xDS
+// client (mosn.io/mosn/istio/istio1106) connects to it exactly as it
+// connects to istiod.
 //
 // Every Set replaces the whole configuration of one node; only the resource
 // types whose content changed get a new version, so MOSN sees an RDS
 // update as an RDS push alone (listeners are not re-pushed and existing
 // connections stay open).
-package xds
+package controlplane
 
 import (
 	"context"
@@ -17,6 +19,7 @@ import (
 	"sync"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -53,14 +56,28 @@ type typeState struct {
 	content []byte
 }
 
-// Start serves ADS on addr ("127.0.0.1:0" for any free port).
-func Start(addr string) (*Server, error) {
+// Start serves ADS on addr ("127.0.0.1:0" for any free port); every node
+// gets the configuration Set for its own node ID.
+func Start(addr string) (*Server, error) { return start(addr, cache.IDHash{}) }
+
+// AnyNode is the node name under which StartShared's configuration is Set.
+const AnyNode = "*"
+
+// StartShared serves ADS on addr with one configuration for every node
+// (Set it for AnyNode): a registry's view is the same for all sidecars.
+func StartShared(addr string) (*Server, error) { return start(addr, sharedHash{}) }
+
+type sharedHash struct{}
+
+func (sharedHash) ID(*core.Node) string { return AnyNode }
+
+func start(addr string, hash cache.NodeHash) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cache: cache.NewSnapshotCache(false, cache.IDHash{}, nil),
+		cache: cache.NewSnapshotCache(false, hash, nil),
 		grpc:  grpc.NewServer(),
 		ln:    ln,
 		cb:    &callbacks{requests: map[string]int{}},
@@ -80,6 +97,9 @@ func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // Close stops serving and closes every stream.
 func (s *Server) Close() { s.grpc.Stop() }
+
+// Streams is the number of ADS streams open now (connected sidecars).
+func (s *Server) Streams() int { return s.cb.open() }
 
 // Requests counts the discovery requests received for a type URL (ACKs
 // included), so a test can wait until a proxy has acknowledged an update.
@@ -147,6 +167,13 @@ func marshalAll(items []types.Resource) ([]byte, error) {
 type callbacks struct {
 	mu       sync.Mutex
 	requests map[string]int
+	streams  int
+}
+
+func (c *callbacks) open() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams
 }
 
 func (c *callbacks) count(typeURL string) int {
@@ -155,8 +182,17 @@ func (c *callbacks) count(typeURL string) int {
 	return c.requests[typeURL]
 }
 
-func (c *callbacks) OnStreamOpen(context.Context, int64, string) error { return nil }
-func (c *callbacks) OnStreamClosed(int64)                              {}
+func (c *callbacks) OnStreamOpen(context.Context, int64, string) error {
+	c.mu.Lock()
+	c.streams++
+	c.mu.Unlock()
+	return nil
+}
+func (c *callbacks) OnStreamClosed(int64) {
+	c.mu.Lock()
+	c.streams--
+	c.mu.Unlock()
+}
 func (c *callbacks) OnStreamRequest(_ int64, req *discovery.DiscoveryRequest) error {
 	c.mu.Lock()
 	c.requests[req.GetTypeUrl()]++

@@ -1,9 +1,10 @@
-package xds
+package controlplane
 
 import (
 	"fmt"
 	"time"
 
+	udpatype "github.com/cncf/udpa/go/udpa/type/v1"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -13,6 +14,7 @@ import (
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"github.com/golang/protobuf/ptypes"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -73,6 +75,23 @@ func OutboundListener(name, host string, port uint32, routeName string, httpFilt
 	}
 }
 
+// MeshprotoFilter is an HTTP filter entry for a meshproto stream filter,
+// its JSON config in a TypedStruct ("meshproto/<name>"), as an Istio
+// EnvoyFilter inserts it before the router; MOSN v1.3.0 turns it into the
+// stream filter of that name.
+func MeshprotoFilter(name string, config map[string]interface{}) (*hcm.HttpFilter, error) {
+	v, err := structpb.NewStruct(config)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %s config: %w", name, err)
+	}
+	// udpa's TypedStruct is a golang/protobuf (APIv1) message.
+	typed, err := ptypes.MarshalAny(&udpatype.TypedStruct{TypeUrl: "meshproto/" + name, Value: v})
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %s config: %w", name, err)
+	}
+	return &hcm.HttpFilter{Name: name, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: typed}}, nil
+}
+
 // ClusterName is Istio's outbound cluster name: outbound|port|subset|host.
 func ClusterName(port uint32, subset, host string) string {
 	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
@@ -99,6 +118,13 @@ func EDSCluster(name string, subsetKeys ...[]string) *cluster.Cluster {
 	return c
 }
 
+// LeastRequest sets a cluster's lb_policy to LEAST_REQUEST, the one policy
+// in which MOSN v1.3.0 honours endpoint weights from EDS.
+func LeastRequest(c *cluster.Cluster) *cluster.Cluster {
+	c.LbPolicy = cluster.Cluster_LEAST_REQUEST
+	return c
+}
+
 // Endpoint is one workload (a WorkloadEntry or a pod).
 type Endpoint struct {
 	Host   string
@@ -106,6 +132,9 @@ type Endpoint struct {
 	Labels map[string]string // become filter_metadata "envoy.lb" (subset keys)
 	// Workload names the workload in filter_metadata "istio" as Istio does.
 	Workload string
+	// Weight is load_balancing_weight (0 means 1). MOSN v1.3.0 honours it
+	// only in LEAST_REQUEST clusters (LeastRequest).
+	Weight uint32
 }
 
 // Assignment is the EDS answer for one cluster: one locality holding every
@@ -118,7 +147,7 @@ func Assignment(clusterName string, eps ...Endpoint) *endpoint.ClusterLoadAssign
 			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
 				Address: socketAddress(ep.Host, ep.Port),
 			}},
-			LoadBalancingWeight: wrapperspb.UInt32(1),
+			LoadBalancingWeight: wrapperspb.UInt32(max(ep.Weight, 1)),
 		}
 		md := &core.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
 		if len(ep.Labels) > 0 {

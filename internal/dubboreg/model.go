@@ -1,0 +1,143 @@
+package dubboreg
+
+import (
+	"sort"
+)
+
+// Registry is what the registry holds at one moment: every provider node
+// per interface and every rule document, as read. It is a value: the
+// watcher builds a new one for every change.
+type Registry struct {
+	Providers map[string][]string // interface -> provider node names
+	Rules     map[string][]byte   // rule node name -> document
+}
+
+// Service is one interface and group as the proxy routes it: the
+// providers in effect after overrides, sorted by address.
+type Service struct {
+	Interface string
+	Group     string
+	Providers []Provider
+}
+
+// Model is the routed view of a Registry.
+type Model struct {
+	Services []Service // sorted by interface, then group
+	// Problems: provider nodes that could not be read and rule items
+	// that were not applied, one line each, for the log.
+	Problems []string
+}
+
+// Build reads a Registry into a Model. Unreadable nodes and rules are
+// reported in Problems and left out; everything else is applied.
+func Build(r Registry) Model {
+	var m Model
+	var overrides []Override
+	var tags []*TagRule
+	ruleNames := make([]string, 0, len(r.Rules))
+	for n := range r.Rules {
+		ruleNames = append(ruleNames, n)
+	}
+	sort.Strings(ruleNames)
+	for _, name := range ruleNames {
+		key, kind, ok := RuleNode(name)
+		if !ok {
+			continue
+		}
+		switch kind {
+		case Configurators:
+			o, skipped, err := ParseConfigurators(key, r.Rules[name])
+			if err != nil {
+				m.Problems = append(m.Problems, err.Error()+": rule ignored")
+				continue
+			}
+			for _, s := range skipped {
+				m.Problems = append(m.Problems, "configurators "+key+": "+s+": item ignored")
+			}
+			overrides = append(overrides, o...)
+		case TagRouter:
+			t, err := ParseTagRouter(key, r.Rules[name])
+			if err != nil {
+				m.Problems = append(m.Problems, err.Error()+": rule ignored")
+				continue
+			}
+			if t != nil {
+				tags = append(tags, t)
+			}
+		default:
+			m.Problems = append(m.Problems, string(kind)+" "+key+": rule kind not supported by the proxy: ignored")
+		}
+	}
+
+	type sk struct{ iface, group string }
+	byService := map[sk][]Provider{}
+	ifaces := make([]string, 0, len(r.Providers))
+	for i := range r.Providers {
+		ifaces = append(ifaces, i)
+	}
+	sort.Strings(ifaces)
+	for _, iface := range ifaces {
+		seen := map[string]bool{}
+		for _, node := range r.Providers[iface] {
+			p, err := ParseProvider(iface, node)
+			if err != nil {
+				m.Problems = append(m.Problems, err.Error()+": provider ignored")
+				continue
+			}
+			for _, o := range overrides {
+				if o.selects(p) {
+					if o.Weight != nil {
+						p.Weight = *o.Weight
+					}
+					if o.Disabled != nil {
+						p.Disabled = *o.Disabled
+					}
+				}
+			}
+			for _, t := range tags {
+				if tag, ok := t.tagOf(p); ok {
+					p.Tag = tag
+				}
+			}
+			// One endpoint per address and service key: a provider that
+			// re-registered with a changed URL is listed once.
+			id := p.Key() + "@" + p.Address()
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			k := sk{iface, p.Group}
+			byService[k] = append(byService[k], p)
+		}
+		if len(seen) == 0 {
+			// An interface with no provider left is still a service: its
+			// (empty) endpoints are published, so calls fail fast.
+			byService[sk{iface, ""}] = nil
+		}
+	}
+	for k, ps := range byService {
+		sort.Slice(ps, func(i, j int) bool {
+			if ps[i].Address() != ps[j].Address() {
+				return ps[i].Address() < ps[j].Address()
+			}
+			return ps[i].Key() < ps[j].Key()
+		})
+		m.Services = append(m.Services, Service{Interface: k.iface, Group: k.group, Providers: ps})
+	}
+	sort.Slice(m.Services, func(i, j int) bool {
+		if m.Services[i].Interface != m.Services[j].Interface {
+			return m.Services[i].Interface < m.Services[j].Interface
+		}
+		return m.Services[i].Group < m.Services[j].Group
+	})
+	return m
+}
+
+// Count is the number of providers in effect (disabled ones included).
+func (m Model) Count() int {
+	n := 0
+	for _, s := range m.Services {
+		n += len(s.Providers)
+	}
+	return n
+}

@@ -1,0 +1,180 @@
+// Package dubboxds renders the Dubbo registry model (internal/dubboreg) as
+// the xDS resources a meshproto sidecar routes Dubbo calls by: one
+// listener, one virtual host per interface, a cluster per interface,
+// group, version and tag, endpoints with the providers' weights.
+//
+// Routing follows Dubbo's own provider selection: a call reaches only
+// providers of its interface, group and version ("*" as the version: any
+// version); a call with a dubbo.tag attachment goes to the providers with
+// that tag when there are any and otherwise to the untagged ones, a call
+// without a tag only to untagged providers (Dubbo's TagRouter). Weights
+// are Dubbo's, split by MOSN's LEAST_REQUEST balancer (the only MOSN
+// v1.3.0 policy that reads EDS weights); disabled providers (a dubbo-admin
+// override) and weight 0 get no traffic.
+package dubboxds
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/meshproto/meshproto/internal/controlplane"
+	"github.com/meshproto/meshproto/internal/dubboreg"
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
+)
+
+// TagKey is Dubbo's tag attachment.
+const TagKey = "dubbo.tag"
+
+// AnyVersion is the version a consumer asks for to take any version.
+const AnyVersion = "*"
+
+// Options are what the model does not say: where the sidecar listens and
+// the call policies.
+type Options struct {
+	ListenHost string // "127.0.0.1"
+	ListenPort uint32 // 20881: consumers call their sidecar here
+	// RouteName names the RDS resource (Istio names it after the port).
+	RouteName string
+	Timeout   time.Duration // route timeout, 0 = MOSN's default
+	Retries   uint32        // retries on connect failure, 0 = none
+}
+
+// ClusterName names the cluster of one interface, group, version and tag
+// (AnyVersion: every version; tag "": untagged providers):
+// dubbo|<interface>|<group>|<version>|<tag>.
+func ClusterName(iface, group, version, tag string) string {
+	return strings.Join([]string{"dubbo", iface, group, version, tag}, "|")
+}
+
+// Translate renders m. The result is deterministic for a given model, so
+// an unchanged registry gives identical resources (and no push).
+func Translate(m dubboreg.Model, o Options) (controlplane.Resources, error) {
+	var res controlplane.Resources
+	routeName := o.RouteName
+	if routeName == "" {
+		routeName = fmt.Sprint(o.ListenPort)
+	}
+	rc := controlplane.RouteConfig(routeName)
+	vhosts := map[string]*route.VirtualHost{}
+	for _, svc := range m.Services { // sorted by interface, then group
+		vh := vhosts[svc.Interface]
+		if vh == nil {
+			// meshproto_metadata sets x-mosn-host to the interface; MOSN
+			// lowercases it before the domain lookup.
+			vh = controlplane.VirtualHost(svc.Interface, []string{strings.ToLower(svc.Interface)})
+			vhosts[svc.Interface] = vh
+			rc.VirtualHosts = append(rc.VirtualHosts, vh)
+		}
+		clusters, routes := service(svc, o)
+		for _, c := range clusters {
+			res.Clusters = append(res.Clusters, controlplane.LeastRequest(controlplane.EDSCluster(c.name)))
+			res.Endpoints = append(res.Endpoints, controlplane.Assignment(c.name, c.eps...))
+		}
+		vh.Routes = append(vh.Routes, routes...)
+	}
+	for _, vh := range rc.VirtualHosts {
+		sortRoutes(vh.Routes)
+	}
+	res.Routes = []*route.RouteConfiguration{rc}
+	metadata, err := controlplane.MeshprotoFilter("meshproto_metadata", map[string]interface{}{"host": "{service}"})
+	if err != nil {
+		return res, err
+	}
+	name := fmt.Sprintf("%s_%d", o.ListenHost, o.ListenPort)
+	res.Listeners = []*listener.Listener{controlplane.OutboundListener(name, o.ListenHost, o.ListenPort, routeName, metadata)}
+	return res, nil
+}
+
+type clusterEndpoints struct {
+	name string
+	eps  []controlplane.Endpoint
+}
+
+// service renders one interface and group: for each version and for
+// AnyVersion, a route and cluster per tag with providers, then the
+// untagged one.
+func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []*route.Route) {
+	type key struct{ version, tag string }
+	eps := map[key][]controlplane.Endpoint{}
+	tags := map[string]map[string]bool{AnyVersion: {}}
+	for _, p := range svc.Providers {
+		if tags[p.Version] == nil {
+			tags[p.Version] = map[string]bool{}
+		}
+		if p.Tag != "" {
+			tags[p.Version][p.Tag] = true
+			tags[AnyVersion][p.Tag] = true
+		}
+		if p.Disabled || p.Weight == 0 {
+			// Still a version (and tag) of the service: its route exists
+			// and its cluster is empty, so calls fail fast as in Dubbo.
+			continue
+		}
+		ep := controlplane.Endpoint{Host: p.Host, Port: p.Port, Weight: p.Weight,
+			Labels: map[string]string{"version": p.Version}}
+		eps[key{p.Version, p.Tag}] = append(eps[key{p.Version, p.Tag}], ep)
+		eps[key{AnyVersion, p.Tag}] = append(eps[key{AnyVersion, p.Tag}], ep)
+	}
+	versions := make([]string, 0, len(tags))
+	for v := range tags {
+		versions = append(versions, v)
+	}
+	sort.Strings(versions)
+	var clusters []clusterEndpoints
+	var routes []*route.Route
+	add := func(version, tag string) {
+		c := ClusterName(svc.Interface, svc.Group, version, tag)
+		clusters = append(clusters, clusterEndpoints{c, eps[key{version, tag}]})
+		if tag != "" && len(eps[key{version, tag}]) == 0 {
+			return // no route: the call falls back to the untagged providers, as in Dubbo
+		}
+		a := controlplane.Action{Cluster: c, Timeout: o.Timeout, Retries: o.Retries, RetryOn: "connect-failure,refused-stream"}
+		routes = append(routes, controlplane.Route(c, a, matchers(svc.Group, version, tag)...))
+	}
+	for _, v := range versions {
+		for _, tag := range sortedKeys(tags[v]) {
+			add(v, tag)
+		}
+		add(v, "")
+	}
+	return clusters, routes
+}
+
+// matchers: the group and version headers, and the tag attachment. A
+// route for an empty group or version names no such header, so it
+// matches calls with any: sortRoutes orders such routes last.
+func matchers(group, version, tag string) []*route.HeaderMatcher {
+	var hs []*route.HeaderMatcher
+	if group != "" {
+		hs = append(hs, controlplane.Header(rpcmeta.KeyGroup, group))
+	}
+	if version != "" {
+		hs = append(hs, controlplane.Header(rpcmeta.KeyVersion, version))
+	}
+	if tag != "" {
+		hs = append(hs, controlplane.Header(TagKey, tag))
+	}
+	return hs
+}
+
+// sortRoutes puts the most specific routes first: MOSN takes the first
+// route whose headers all match.
+func sortRoutes(rs []*route.Route) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		return len(rs[i].GetMatch().GetHeaders()) > len(rs[j].GetMatch().GetHeaders())
+	})
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
