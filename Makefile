@@ -29,6 +29,7 @@ help:
 ## build: the MOSN binary and the example Dubbo peers.
 build: examples
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BUILD)/mosn ./plugins/mosn
+	$(GO) build -o $(BUILD)/registry-adapter ./plugins/registry-adapter
 
 examples:
 	$(GO) build -o $(BUILD)/dubbo-provider ./examples/dubbo/provider
@@ -72,7 +73,7 @@ istiod:
 
 peers: dubbogo thrift istiod
 
-PEER_ENV = MESHPROTO_MOSN=$(BUILD)/mosn MESHPROTO_ISTIOD=$(BUILD)/istiod MESHPROTO_DUBBOGO=$(BUILD)/dubbogo MESHPROTO_THRIFT=$(BUILD)/thrift MESHPROTO_PLUGINS=$(BUILD)/plugins
+PEER_ENV = MESHPROTO_MOSN=$(BUILD)/mosn MESHPROTO_REGISTRY_ADAPTER=$(BUILD)/registry-adapter MESHPROTO_ISTIOD=$(BUILD)/istiod MESHPROTO_DUBBOGO=$(BUILD)/dubbogo MESHPROTO_THRIFT=$(BUILD)/thrift MESHPROTO_PLUGINS=$(BUILD)/plugins
 
 vet:
 	$(GO) vet ./...

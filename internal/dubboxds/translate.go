@@ -8,8 +8,9 @@
 // version); a call with a dubbo.tag attachment goes to the providers with
 // that tag when there are any and otherwise to the untagged ones, a call
 // without a tag only to untagged providers (Dubbo's TagRouter). Weights
-// are Dubbo's, split by MOSN's LEAST_REQUEST balancer (the only MOSN
-// v1.3.0 policy that reads EDS weights); disabled providers (a dubbo-admin
+// are Dubbo's, scaled into MOSN's 1..128 and split by MOSN's
+// LEAST_REQUEST balancer (the only MOSN v1.3.0 policy that reads EDS
+// weights); disabled providers (a dubbo-admin
 // override) and weight 0 get no traffic.
 package dubboxds
 
@@ -72,6 +73,7 @@ func Translate(m dubboreg.Model, o Options) (controlplane.Resources, error) {
 		}
 		clusters, routes := service(svc, o)
 		for _, c := range clusters {
+			scaleWeights(c.eps)
 			res.Clusters = append(res.Clusters, controlplane.LeastRequest(controlplane.EDSCluster(c.name)))
 			res.Endpoints = append(res.Endpoints, controlplane.Assignment(c.name, c.eps...))
 		}
@@ -143,6 +145,26 @@ func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []*route.Rout
 		add(v, "")
 	}
 	return clusters, routes
+}
+
+// maxWeight is MOSN v1.3.0's largest host weight (v2.MaxHostWeight): it
+// clamps anything above, which would turn Dubbo's 100:300 into 100:128.
+const maxWeight = 128
+
+// scaleWeights keeps the ratios of Dubbo's weights (default 100) within
+// MOSN's 1..128 by scaling a cluster's weights down together.
+func scaleWeights(eps []controlplane.Endpoint) {
+	var top uint32
+	for _, ep := range eps {
+		top = max(top, ep.Weight)
+	}
+	if top <= maxWeight {
+		return
+	}
+	for i := range eps {
+		w := (uint64(eps[i].Weight)*maxWeight + uint64(top)/2) / uint64(top)
+		eps[i].Weight = uint32(max(w, 1))
+	}
 }
 
 // matchers: the group and version headers, and the tag attachment. A

@@ -1,11 +1,14 @@
 // Command provider is a dubbo-go v3 provider of org.meshproto.demo.UserProvider
 // over the dubbo protocol (Dubbo 2 framing, hessian2 serialization), exported
-// directly on a port with no registry.
+// directly on a port and, with -registry, also registered in ZooKeeper
+// (interface-level, /dubbo/<interface>/providers/<url>, ephemeral).
 //
 //	provider -port 20890 -version 1.0.0 -instance dubbogo-1
+//	provider -registry 127.0.0.1:2181 -weight 200 -tag gray
 //
-// It prints "ready <port>" on stdout once the port accepts connections and
-// exits 0 on SIGINT/SIGTERM. Framework logs go to stderr.
+// It prints "ready <port>" on stdout once the port accepts connections (and,
+// with -registry, once the provider node is created) and exits 0 on
+// SIGINT/SIGTERM, deleting its node first. Framework logs go to stderr.
 package main
 
 import (
@@ -22,9 +25,15 @@ import (
 	"syscall"
 	"time"
 
+	"dubbo.apache.org/dubbo-go/v3/common"
 	"dubbo.apache.org/dubbo-go/v3/common/constant"
 	"dubbo.apache.org/dubbo-go/v3/common/extension"
 	"dubbo.apache.org/dubbo-go/v3/config"
+	"dubbo.apache.org/dubbo-go/v3/registry"
+	// registry protocol ("registry://" export wrapper) and the ZooKeeper
+	// registry, only used with -registry
+	_ "dubbo.apache.org/dubbo-go/v3/registry/protocol"
+	_ "dubbo.apache.org/dubbo-go/v3/registry/zookeeper"
 
 	"github.com/meshproto/meshproto/examples/dubbogo/api"
 	"github.com/meshproto/meshproto/examples/dubbogo/internal/boot"
@@ -94,7 +103,31 @@ func main() {
 	delay := flag.Duration("delay", 0, "sleep this long in getUser before answering (for timeout tests)")
 	heartbeat := flag.Duration("heartbeat", 60*time.Second, "server heartbeat period on each accepted connection (dubbo-go default 60s)")
 	logLevel := flag.String("log-level", "warn", "dubbo-go log level (debug, info, warn, error); logs go to stderr")
+	registryAddr := flag.String("registry", "", "ZooKeeper address(es) host:port[,host:port] to register in, interface-level (empty: no registry)")
+	registryTimeout := flag.Duration("registry-timeout", 0, "ZooKeeper session timeout (0: dubbo-go's default, 5s)")
+	weight := flag.Int("weight", 0, "Dubbo 'weight' URL parameter (0: not set, Dubbo's default is 100)")
+	tag := flag.String("tag", "", "Dubbo tag-routing URL parameter 'dubbo.tag' (empty: none)")
+	application := flag.String("application", "meshproto-dubbogo-provider", "application name (URL parameter 'application')")
 	flag.Parse()
+
+	if *weight < 0 {
+		fmt.Fprintf(os.Stderr, "provider: -weight must be >= 0, got %d\n", *weight)
+		os.Exit(2)
+	}
+	zkAddr, err := zookeeperAddress(*registryAddr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "provider: %v\n", err)
+		os.Exit(2)
+	}
+	useRegistry := zkAddr != ""
+	if useRegistry {
+		// dubbo-go registers DUBBO_IP_TO_REGISTRY if set, else the host's
+		// first non-loopback IP (never the bound -host). Default it to -host
+		// so a provider bound to one IP registers an address it listens on.
+		if os.Getenv(constant.DubboIpToRegistryKey) == "" && !net.ParseIP(*host).IsUnspecified() {
+			os.Setenv(constant.DubboIpToRegistryKey, *host)
+		}
+	}
 
 	svc := &UserProvider{instance: *instance, version: *version, delay: *delay}
 	config.SetProviderService(svc) // registered under "UserProvider"
@@ -111,23 +144,47 @@ func main() {
 		SetSerialization("hessian2").
 		SetVersion(*version).
 		SetGroup(*group).
-		SetNotRegister(true).
+		SetNotRegister(!useRegistry).
 		Build()
 	service.Filter = boot.ServiceFilters
-	root := config.NewRootConfigBuilder().
-		SetApplication(boot.Application("meshproto-dubbogo-provider")).
+	if *weight > 0 {
+		service.Params[constant.WeightKey] = strconv.Itoa(*weight) // "weight"
+	}
+	service.Tag = *tag // exported as constant.Tagkey, "dubbo.tag"
+
+	rootBuilder := config.NewRootConfigBuilder().
+		SetApplication(boot.Application(*application)).
 		SetLogger(boot.Logger(*logLevel)).
 		SetMetric(boot.Metric()).
 		SetShutdown(boot.Shutdown()).
-		AddProtocol("dubbo", protocol).
-		SetProvider(config.NewProviderConfigBuilder().
-			SetRegister(false).
-			AddService("UserProvider", service).
-			Build()).
-		Build()
+		AddProtocol("dubbo", protocol)
+	providerBuilder := config.NewProviderConfigBuilder().
+		SetRegister(useRegistry).
+		AddService("UserProvider", service)
+	if useRegistry {
+		reg, err := zookeeperRegistry(zkAddr, *registryTimeout)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "provider: %v\n", err)
+			os.Exit(2)
+		}
+		rootBuilder.AddRegistry(registryID, reg)
+		providerBuilder.SetRegistryIDs(registryID)
+	}
+	root := rootBuilder.SetProvider(providerBuilder.Build()).Build()
 
+	sig := make(chan os.Signal, 1)
+	if useRegistry {
+		// before registering, so a signal during start-up still unregisters
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	}
 	if err := load(root); err != nil {
 		fmt.Fprintf(os.Stderr, "provider: %v\n", err)
+		os.Exit(1)
+	}
+	// dubbo-go logs (not returns) registration errors; the service is only
+	// marked exported when every exporter, registration included, succeeded.
+	if useRegistry && !service.IsExport() {
+		fmt.Fprintf(os.Stderr, "provider: registering in ZooKeeper %s failed (see the log above)\n", zkAddr)
 		os.Exit(1)
 	}
 
@@ -140,13 +197,27 @@ func main() {
 	fmt.Printf("ready %d\n", *port)
 	fmt.Fprintf(os.Stderr, "provider: serving %s version=%q group=%q instance=%q methods=%v on %s\n",
 		api.Interface, *version, *group, *instance, methodNames(svc), addr)
+	if useRegistry {
+		regPort := os.Getenv(constant.DubboPortToRegistryKey)
+		if regPort == "" {
+			regPort = strconv.Itoa(*port)
+		}
+		regIP := os.Getenv(constant.DubboIpToRegistryKey)
+		if regIP == "" {
+			regIP = common.GetLocalIp() // what BaseRegistry.Register uses then
+		}
+		fmt.Fprintf(os.Stderr, "provider: registered %s as %s in ZooKeeper %s under /dubbo/%s/providers\n",
+			api.Interface, net.JoinHostPort(regIP, regPort), zkAddr, api.Interface)
+	}
 
-	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	fmt.Fprintf(os.Stderr, "provider: got %v, shutting down\n", s)
 	done := make(chan struct{})
 	go func() {
+		if useRegistry {
+			unregister() // first, so consumers stop picking this provider
+		}
 		extension.GetProtocol("dubbo").Destroy() // closes the server and its sessions
 		close(done)
 	}()
@@ -156,6 +227,70 @@ func main() {
 		fmt.Fprintln(os.Stderr, "provider: shutdown timed out")
 	}
 	os.Exit(0)
+}
+
+const registryID = "zk"
+
+// zookeeperAddress accepts "host:port[,host:port]" or the same with a
+// "zookeeper://" prefix.
+func zookeeperAddress(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "://"); i >= 0 {
+		if s[:i] != "zookeeper" {
+			return "", fmt.Errorf("-registry: only ZooKeeper is supported, got %q", s)
+		}
+		s = s[i+3:]
+	}
+	return s, nil
+}
+
+// zookeeperRegistry builds an interface-level ZooKeeper registry config, the
+// dubbo-go equivalent of
+//
+//	dubbo.registries.zk: {protocol: zookeeper, address: ..., registry-type: interface}
+//
+// RegistryConfig.Timeout ("registry.timeout") is not what the ZooKeeper client
+// uses: its session timeout is the registry URL's "config-center.timeout"
+// parameter (default constant.DefaultRegTimeout, 5s), so -registry-timeout
+// sets both.
+func zookeeperRegistry(addr string, timeout time.Duration) (rc *config.RegistryConfig, err error) {
+	defer func() { // Build panics when Init fails
+		if r := recover(); r != nil {
+			err = fmt.Errorf("registry config: %s", firstLine(r))
+		}
+	}()
+	b := config.NewRegistryConfigBuilder().
+		SetProtocol("zookeeper").
+		SetAddress(addr).
+		SetRegistryType(constant.RegistryTypeInterface) // no service discovery, no metadata report
+	if timeout > 0 {
+		b.SetTimeout(timeout.String()).AddParam(constant.ConfigTimeoutKey, timeout.String())
+	}
+	return b.Build(), nil
+}
+
+// unregister deletes this provider's ZooKeeper node(s) (the registry
+// protocol's Destroy unregisters every exported URL) and then closes the
+// ZooKeeper session.
+func unregister() {
+	p := extension.GetProtocol(constant.RegistryProtocol)
+	var regs []registry.Registry
+	if f, ok := p.(registry.RegistryFactory); ok {
+		regs = f.GetRegistries()
+	}
+	safely("unregister", p.Destroy) // panics if the delete fails
+	for _, r := range regs {
+		safely("close registry", r.Destroy)
+	}
+}
+
+func safely(what string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "provider: %s: %s\n", what, firstLine(r))
+		}
+	}()
+	f()
 }
 
 // load runs config.Load, turning dubbo-go's panic when the port cannot be

@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshproto/meshproto/internal/dubbopeer"
+	"github.com/meshproto/meshproto/internal/zktest"
+)
+
+// adapterBinary is build/registry-adapter (MESHPROTO_REGISTRY_ADAPTER), or
+// one built for this test run.
+func adapterBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("MESHPROTO_REGISTRY_ADAPTER"); p != "" {
+		return p
+	}
+	adapterOnce.Do(func() {
+		adapterPath = filepath.Join(os.TempDir(), fmt.Sprintf("meshproto-registry-adapter-%d", os.Getpid()))
+		out, err := exec.Command("go", "build", "-o", adapterPath, "./plugins/registry-adapter").CombinedOutput()
+		if err != nil {
+			adapterErr = fmt.Errorf("go build registry-adapter: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, adapterErr)
+	return adapterPath
+}
+
+var (
+	adapterOnce sync.Once
+	adapterPath string
+	adapterErr  error
+)
+
+func init() {
+	// go build above runs from the repository root.
+	_ = os.Chdir(repoRoot())
+}
+
+// adapterProc is a running registry-adapter.
+type adapterProc struct {
+	cmd      *exec.Cmd
+	logs     *syncBuffer
+	xdsPort  int
+	httpAddr string
+}
+
+func startAdapter(t *testing.T, zkAddr string, listen string, extra ...string) *adapterProc {
+	t.Helper()
+	a := &adapterProc{logs: &syncBuffer{}, xdsPort: freePort(t), httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	args := append([]string{"-zookeeper", zkAddr, "-xds", fmt.Sprintf("127.0.0.1:%d", a.xdsPort), "-http", a.httpAddr,
+		"-listen", listen, "-debounce", "50ms", "-session-timeout", "4s", "-timeout", "3s"}, extra...)
+	a.cmd = exec.Command(adapterBinary(t), args...)
+	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
+	require.NoError(t, a.cmd.Start())
+	t.Cleanup(func() {
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = a.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = a.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("registry-adapter log:\n%s", a.logs.String())
+		}
+	})
+	require.Eventually(t, func() bool { return a.get(t, "/healthz") != "" }, 10*time.Second, 50*time.Millisecond, "adapter health")
+	return a
+}
+
+// get returns the body of a 200 answer, "" otherwise.
+func (a *adapterProc) get(t *testing.T, path string) string {
+	resp, err := http.Get("http://" + a.httpAddr + path)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(b)
+}
+
+// metric reads one sample from /metrics ("" when absent).
+func (a *adapterProc) metric(t *testing.T, series string) string {
+	sc := bufio.NewScanner(strings.NewReader(a.get(t, "/metrics")))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// zkProvider is a provider node as a Dubbo SDK writes it.
+func zkProviderNode(iface, addr, version string, params ...string) string {
+	u := "dubbo://" + addr + "/" + iface + "?interface=" + iface + "&side=provider&methods=greet,sleep"
+	if version != "" {
+		u += "&version=" + version
+	}
+	for _, p := range params {
+		u += "&" + p
+	}
+	return url.QueryEscape(u)
+}
+
+func zkEnsure(t *testing.T, c *zk.Conn, p string) {
+	t.Helper()
+	cur := ""
+	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		cur += "/" + part
+		if _, err := c.Create(cur, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && err != zk.ErrNodeExists {
+			t.Fatalf("create %s: %v", cur, err)
+		}
+	}
+}
+
+// TestRegistryAdapterRoutesZooKeeperProviders: providers registered in a
+// real ZooKeeper become the consumer sidecar's routes through the adapter
+// (ADS, no other configuration): version routing, Dubbo's weights, tag
+// routing with the untagged fallback, a provider leaving and joining, a
+// dubbo-admin override, a malformed node ignored, and the metrics.
+func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
+	t.Parallel()
+	zks := zktest.Start(t)
+	const iface = "org.meshproto.demo.Greeting"
+	p1 := &provider{instance: "p1", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p2 := &provider{instance: "p2", version: "2.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p3 := &provider{instance: "p3-gray", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p4 := &provider{instance: "p4", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	for _, p := range []*provider{p1, p2, p3, p4} {
+		p.start(t)
+		t.Cleanup(p.stop)
+	}
+	c, _, err := zk.Connect([]string{zks.Addr()}, 4*time.Second, zk.WithLogger(quietZK{}))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	require.Eventually(t, func() bool { return c.State() == zk.StateHasSession }, 10*time.Second, 20*time.Millisecond, "zookeeper session")
+	dir := "/dubbo/" + iface + "/providers"
+	zkEnsure(t, c, dir)
+	register := func(node string) string {
+		t.Helper()
+		_, err := c.Create(dir+"/"+node, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		require.NoError(t, err)
+		return node
+	}
+	n1 := register(zkProviderNode(iface, p1.addr, "1.0.0", "weight=100"))
+	register(zkProviderNode(iface, p2.addr, "2.0.0", "weight=300"))
+	register(zkProviderNode(iface, p3.addr, "1.0.0", "dubbo.tag=gray"))
+	register(url.QueryEscape("dubbo://not a url/%%%"))                         // malformed: ignored, logged
+	register(zkProviderNode(iface, "127.0.0.1:1", "1.0.0", "weight=heavy"))    // bad weight: ignored
+	register(zkProviderNode("org.other.Iface", "127.0.0.1:2", "1.0.0", "x=y")) // wrong directory: ignored
+
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startAdapter(t, zks.Addr(), listen)
+	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
+	startXDSMOSN(t, "registry-consumer-sidecar", xdsBootstrap("127.0.0.1", a.xdsPort, freePort(t)), node, "consumer.default", listen)
+
+	cl, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listen, dubbopeer.WithDefaultTimeout(5*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.Zero(t, cl.Mismatches())
+		_ = cl.Close()
+	})
+	call := func(version string, att map[string]string) (string, byte) {
+		res, err := cl.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{
+			Service: iface, Method: "greet", Version: version, Args: []interface{}{"x"}, Attachments: att,
+		})
+		if err != nil {
+			return "error: " + err.Error(), 0
+		}
+		if res.Status != dubbopeer.StatusOK {
+			return res.ErrorMessage, res.Status
+		}
+		return res.Attachments["instance"], res.Status
+	}
+	until := func(what string, ok func() bool) time.Duration {
+		t.Helper()
+		start := time.Now()
+		require.Eventually(t, ok, 15*time.Second, 20*time.Millisecond, what)
+		return time.Since(start)
+	}
+	until("first push", func() bool { got, _ := call("1.0.0", nil); return got == "p1" })
+
+	t.Run("version routing", func(t *testing.T) {
+		for i := 0; i < 20; i++ {
+			got, _ := call("1.0.0", nil)
+			assert.Equal(t, "p1", got, "1.0.0 untagged: only p1")
+			got, _ = call("2.0.0", nil)
+			assert.Equal(t, "p2", got)
+		}
+		got, status := call("3.0.0", nil)
+		assert.NotEqual(t, byte(dubbopeer.StatusOK), status, "no provider of 3.0.0: %s", got)
+	})
+
+	t.Run("tag routing with Dubbo's untagged fallback", func(t *testing.T) {
+		for i := 0; i < 20; i++ {
+			got, _ := call("1.0.0", map[string]string{"dubbo.tag": "gray"})
+			assert.Equal(t, "p3-gray", got)
+			got, _ = call("1.0.0", map[string]string{"dubbo.tag": "blue"})
+			assert.Equal(t, "p1", got, "no provider tagged blue: untagged ones")
+		}
+	})
+
+	t.Run("weights: any version splits 100:300", func(t *testing.T) {
+		counts := map[string]int{}
+		const n = 400
+		for i := 0; i < n; i++ {
+			got, _ := call("*", nil)
+			counts[got]++
+		}
+		t.Logf("version *: %v (weights p1 100, p2 300)", counts)
+		assert.Equal(t, n, counts["p1"]+counts["p2"], "only untagged providers: %v", counts)
+		share := float64(counts["p2"]) / n
+		assert.InDelta(t, 0.75, share, 0.1, "p2's share with weight 300 against 100: %v", counts)
+	})
+
+	t.Run("a provider leaves and another joins", func(t *testing.T) {
+		start := time.Now()
+		require.NoError(t, c.Delete(dir+"/"+n1, -1))
+		until("p1 gone", func() bool { _, st := call("1.0.0", nil); return st != dubbopeer.StatusOK })
+		t.Logf("p1's node deleted: calls stopped reaching it after %s", time.Since(start).Round(time.Millisecond))
+		start = time.Now()
+		register(zkProviderNode(iface, p4.addr, "1.0.0"))
+		until("p4 serves", func() bool { got, _ := call("1.0.0", nil); return got == "p4" })
+		t.Logf("p4 registered: took traffic after %s", time.Since(start).Round(time.Millisecond))
+		for i := 0; i < 20; i++ {
+			got, _ := call("1.0.0", nil)
+			assert.Equal(t, "p4", got)
+		}
+	})
+
+	t.Run("dubbo-admin override: disabled", func(t *testing.T) {
+		zkEnsure(t, c, "/dubbo/config/dubbo")
+		rule := "/dubbo/config/dubbo/" + iface + ":2.0.0:.configurators"
+		doc := "configVersion: v2.7\nscope: service\nkey: " + iface + ":2.0.0\nenabled: true\nconfigs:\n- addresses: [\"" + p2.addr + "\"]\n  side: provider\n  parameters:\n    disabled: \"true\"\n"
+		_, err := c.Create(rule, []byte(doc), 0, zk.WorldACL(zk.PermAll))
+		require.NoError(t, err)
+		until("p2 disabled", func() bool { _, st := call("2.0.0", nil); return st != dubbopeer.StatusOK })
+		require.NoError(t, c.Delete(rule, -1))
+		until("p2 back", func() bool { got, _ := call("2.0.0", nil); return got == "p2" })
+	})
+
+	t.Run("metrics and health", func(t *testing.T) {
+		assert.Equal(t, "3", a.metric(t, fmt.Sprintf("meshproto_registry_providers{interface=%q,group=\"\"}", iface)), "p2, p3, p4")
+		assert.Equal(t, "1", a.metric(t, "meshproto_registry_zookeeper_connected"))
+		assert.Equal(t, "1", a.metric(t, "meshproto_registry_xds_streams"))
+		assert.NotEqual(t, "0", a.metric(t, "meshproto_registry_problems"), "the malformed nodes are counted")
+		assert.Contains(t, a.get(t, "/healthz"), `"serving":true`)
+		logs := a.logs.String()
+		assert.Contains(t, logs, "bad weight")
+		assert.Contains(t, logs, "registered under")
+		assert.Contains(t, logs, "provider removed: "+iface+":1.0.0 at "+p1.addr)
+	})
+}
+
+type quietZK struct{}
+
+func (quietZK) Printf(string, ...interface{}) {}
