@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/meshproto/meshproto/internal/dubbopeer"
 	"github.com/meshproto/meshproto/internal/controlplane"
+	"github.com/meshproto/meshproto/internal/dubbopeer"
 )
 
 // meshprotoHTTPFilter is what an Istio EnvoyFilter inserts before the

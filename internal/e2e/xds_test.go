@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshproto/meshproto/internal/dubbopeer"
 	"github.com/meshproto/meshproto/internal/controlplane"
+	"github.com/meshproto/meshproto/internal/dubbopeer"
 )
 
 // xdsBootstrap is everything MOSN gets as a file when Istio manages it:
