@@ -185,10 +185,25 @@ func matchers(group, version, tag string) []*route.HeaderMatcher {
 }
 
 // sortRoutes puts the most specific routes first: MOSN takes the first
-// route whose headers all match.
+// route whose headers all match. Among routes naming as many headers, one
+// that names a group goes first: a call of group g with version 1.0.0 must
+// reach g's version-less providers, never the group-less 1.0.0 ones
+// (Dubbo never crosses groups).
 func sortRoutes(rs []*route.Route) {
+	namesGroup := func(r *route.Route) bool {
+		for _, h := range r.GetMatch().GetHeaders() {
+			if h.GetName() == rpcmeta.KeyGroup {
+				return true
+			}
+		}
+		return false
+	}
 	sort.SliceStable(rs, func(i, j int) bool {
-		return len(rs[i].GetMatch().GetHeaders()) > len(rs[j].GetMatch().GetHeaders())
+		hi, hj := len(rs[i].GetMatch().GetHeaders()), len(rs[j].GetMatch().GetHeaders())
+		if hi != hj {
+			return hi > hj
+		}
+		return namesGroup(rs[i]) && !namesGroup(rs[j])
 	})
 }
 
