@@ -4,8 +4,7 @@
 // group, version and tag, endpoints with the providers' weights.
 //
 // Routing follows Dubbo's own provider selection: a call reaches only
-// providers of its interface, group and version ("*" as the version: any
-// version); a call with a dubbo.tag attachment goes to the providers with
+// providers of its interface, group and version; a call with a dubbo.tag attachment goes to the providers with
 // that tag when there are any and otherwise to the untagged ones, a call
 // without a tag only to untagged providers (Dubbo's TagRouter). Weights
 // are Dubbo's, scaled into MOSN's 1..128 and split by MOSN's
@@ -31,8 +30,10 @@ import (
 // TagKey is Dubbo's tag attachment.
 const TagKey = "dubbo.tag"
 
-// AnyVersion is the version a consumer asks for to take any version.
-const AnyVersion = "*"
+// There are no routes for a consumer's version "*" (any version): a Dubbo
+// consumer resolves it to one provider's version before it sends, and a
+// provider refuses a call that names "*" ("don't have this exporter"), so
+// the proxy could honour it only by rewriting the version in the body.
 
 // Options are what the model does not say: where the sidecar listens and
 // the call policies.
@@ -46,7 +47,7 @@ type Options struct {
 }
 
 // ClusterName names the cluster of one interface, group, version and tag
-// (AnyVersion: every version; tag "": untagged providers):
+// (tag "": untagged providers):
 // dubbo|<interface>|<group>|<version>|<tag>.
 func ClusterName(iface, group, version, tag string) string {
 	return strings.Join([]string{"dubbo", iface, group, version, tag}, "|")
@@ -97,20 +98,18 @@ type clusterEndpoints struct {
 	eps  []controlplane.Endpoint
 }
 
-// service renders one interface and group: for each version and for
-// AnyVersion, a route and cluster per tag with providers, then the
-// untagged one.
+// service renders one interface and group: for each version, a route and
+// cluster per tag with providers, then the untagged one.
 func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []*route.Route) {
 	type key struct{ version, tag string }
 	eps := map[key][]controlplane.Endpoint{}
-	tags := map[string]map[string]bool{AnyVersion: {}}
+	tags := map[string]map[string]bool{}
 	for _, p := range svc.Providers {
 		if tags[p.Version] == nil {
 			tags[p.Version] = map[string]bool{}
 		}
 		if p.Tag != "" {
 			tags[p.Version][p.Tag] = true
-			tags[AnyVersion][p.Tag] = true
 		}
 		if p.Disabled || p.Weight == 0 {
 			// Still a version (and tag) of the service: its route exists
@@ -120,7 +119,6 @@ func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []*route.Rout
 		ep := controlplane.Endpoint{Host: p.Host, Port: p.Port, Weight: p.Weight,
 			Labels: map[string]string{"version": p.Version}}
 		eps[key{p.Version, p.Tag}] = append(eps[key{p.Version, p.Tag}], ep)
-		eps[key{AnyVersion, p.Tag}] = append(eps[key{AnyVersion, p.Tag}], ep)
 	}
 	versions := make([]string, 0, len(tags))
 	for v := range tags {

@@ -64,7 +64,8 @@ func TestTranslate(t *testing.T) {
 	m := dubboreg.Model{Services: []dubboreg.Service{
 		{Interface: iface, Providers: []dubboreg.Provider{
 			prov(1, "1.0.0", "", "", 100, false),
-			prov(2, "2.0.0", "", "", 300, false),
+			prov(2, "2.0.0", "", "", 100, false),
+		prov(7, "2.0.0", "", "", 300, false),
 			prov(3, "1.0.0", "", "gray", 100, false),
 			prov(4, "1.0.0", "", "", 100, true),    // disabled
 			prov(5, "1.0.0", "", "blue", 0, false), // weight 0: its tag has nobody
@@ -74,23 +75,17 @@ func TestTranslate(t *testing.T) {
 	weights, routes := routesOf(t, m)
 	d := "org.meshproto.demo.userprovider: "
 	assert.Equal(t, []string{
-		d + "dubbo|" + iface + "|g|*| <- x-rpc-group=g x-rpc-version=*",
-		d + "dubbo|" + iface + "||*|gray <- x-rpc-version=* dubbo.tag=gray",
 		d + "dubbo|" + iface + "||1.0.0|gray <- x-rpc-version=1.0.0 dubbo.tag=gray",
 		d + "dubbo|" + iface + "|g|| <- x-rpc-group=g",
-		d + "dubbo|" + iface + "||*| <- x-rpc-version=*",
 		d + "dubbo|" + iface + "||1.0.0| <- x-rpc-version=1.0.0",
 		d + "dubbo|" + iface + "||2.0.0| <- x-rpc-version=2.0.0",
 	}, routes, "specific first, group routes before group-less ones; no route for a tag whose providers take no traffic (Dubbo falls back to untagged)")
 	assert.Equal(t, map[string]int{
 		"dubbo|" + iface + "||1.0.0|@127.0.0.1:1":     100,
-		"dubbo|" + iface + "||2.0.0|@127.0.0.1:2":     128,
+		"dubbo|" + iface + "||2.0.0|@127.0.0.1:2":     43, // 100:300 scaled into MOSN's 1..128
+		"dubbo|" + iface + "||2.0.0|@127.0.0.1:7":     128,
 		"dubbo|" + iface + "||1.0.0|gray@127.0.0.1:3": 100,
-		"dubbo|" + iface + "||*|@127.0.0.1:1":         43, // 100:300 scaled into MOSN's 1..128
-		"dubbo|" + iface + "||*|@127.0.0.1:2":         128,
-		"dubbo|" + iface + "||*|gray@127.0.0.1:3":     100,
 		"dubbo|" + iface + "|g||@127.0.0.1:6":         100,
-		"dubbo|" + iface + "|g|*|@127.0.0.1:6":        100,
 	}, weights, "disabled and weight-0 providers get no endpoint")
 }
 
@@ -98,11 +93,13 @@ func TestTranslateEmptyServiceAndDeterminism(t *testing.T) {
 	m := dubboreg.Model{Services: []dubboreg.Service{{Interface: iface}}}
 	weights, routes := routesOf(t, m)
 	assert.Empty(t, weights)
-	assert.Equal(t, []string{"org.meshproto.demo.userprovider: dubbo|" + iface + "||*| <- x-rpc-version=*"}, routes,
-		"the service exists with an empty cluster: calls fail fast with no provider")
+	assert.Empty(t, routes, "the service exists with no route: calls fail fast (no route), as Dubbo's 'no provider'")
+	m = dubboreg.Model{Services: []dubboreg.Service{{Interface: iface, Providers: []dubboreg.Provider{prov(1, "1", "", "", 500, false)}}}}
 	a, err := Translate(m, Options{ListenHost: "127.0.0.1", ListenPort: 1})
 	require.NoError(t, err)
 	b, err := Translate(m, Options{ListenHost: "127.0.0.1", ListenPort: 1})
 	require.NoError(t, err)
 	assert.Equal(t, a.Clusters[0].String(), b.Clusters[0].String())
+	assert.Equal(t, a.Endpoints[0].String(), b.Endpoints[0].String())
+	assert.Equal(t, uint32(128), a.Endpoints[0].Endpoints[0].LbEndpoints[0].LoadBalancingWeight.GetValue(), "a lone provider's weight is clamped to MOSN's range")
 }

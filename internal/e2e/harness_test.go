@@ -254,7 +254,15 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 // waits for the "ready" line it prints on stdout once it serves.
 func startPeer(t testing.TB, name, bin string, args ...string) {
 	t.Helper()
+	startPeerEnv(t, name, bin, nil, args...)
+}
+
+// startPeerEnv is startPeer with extra environment variables; it returns
+// the process (for a kill -9).
+func startPeerEnv(t testing.TB, name, bin string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
@@ -284,6 +292,7 @@ func startPeer(t testing.TB, name, bin string, args ...string) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s not ready after 30s:\n%s", name, tail(logs.String(), 3000))
 	}
+	return cmd
 }
 
 // peerBinary returns $env/name, skipping the test when the variable is

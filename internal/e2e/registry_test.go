@@ -147,7 +147,8 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	p2 := &provider{instance: "p2", version: "2.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	p3 := &provider{instance: "p3-gray", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	p4 := &provider{instance: "p4", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	for _, p := range []*provider{p1, p2, p3, p4} {
+	p5 := &provider{instance: "p5", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	for _, p := range []*provider{p1, p2, p3, p4, p5} {
 		p.start(t)
 		t.Cleanup(p.stop)
 	}
@@ -164,7 +165,7 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 		return node
 	}
 	n1 := register(zkProviderNode(iface, p1.addr, "1.0.0", "weight=100"))
-	register(zkProviderNode(iface, p2.addr, "2.0.0", "weight=300"))
+	register(zkProviderNode(iface, p2.addr, "2.0.0"))
 	register(zkProviderNode(iface, p3.addr, "1.0.0", "dubbo.tag=gray"))
 	register(url.QueryEscape("dubbo://not a url/%%%"))                         // malformed: ignored, logged
 	register(zkProviderNode(iface, "127.0.0.1:1", "1.0.0", "weight=heavy"))    // bad weight: ignored
@@ -221,17 +222,27 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 		}
 	})
 
-	t.Run("weights: any version splits 100:300", func(t *testing.T) {
+	t.Run("weights 100:300 within a version", func(t *testing.T) {
+		n5 := register(zkProviderNode(iface, p5.addr, "1.0.0", "weight=300"))
+		until("p5 joins", func() bool { got, _ := call("1.0.0", nil); return got == "p5" })
 		counts := map[string]int{}
 		const n = 400
 		for i := 0; i < n; i++ {
-			got, _ := call("*", nil)
+			got, _ := call("1.0.0", nil)
 			counts[got]++
 		}
-		t.Logf("version *: %v (weights p1 100, p2 300)", counts)
-		assert.Equal(t, n, counts["p1"]+counts["p2"], "only untagged providers: %v", counts)
-		share := float64(counts["p2"]) / n
-		assert.InDelta(t, 0.75, share, 0.1, "p2's share with weight 300 against 100: %v", counts)
+		t.Logf("version 1.0.0: %v (weights p1 100, p5 300)", counts)
+		assert.Equal(t, n, counts["p1"]+counts["p5"], "only untagged providers: %v", counts)
+		assert.InDelta(t, 0.75, float64(counts["p5"])/n, 0.1, "p5's share with weight 300 against 100: %v", counts)
+		require.NoError(t, c.Delete(dir+"/"+n5, -1))
+		until("p5 leaves", func() bool {
+			for i := 0; i < 8; i++ {
+				if got, _ := call("1.0.0", nil); got != "p1" {
+					return false
+				}
+			}
+			return true
+		})
 	})
 
 	t.Run("a provider leaves and another joins", func(t *testing.T) {
