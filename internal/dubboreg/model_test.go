@@ -90,7 +90,7 @@ func TestBuildAppliesRules(t *testing.T) {
 				"y.configurators":        "scope: galaxy\n",
 				"demo.tag-router.backup": "ignored: not a rule node",
 			},
-			check: func(t *testing.T, m Model) { assert.Len(t, m.Services[0].Providers, 2) },
+			check:    func(t *testing.T, m Model) { assert.Len(t, m.Services[0].Providers, 2) },
 			problems: []string{"condition-router demo: rule kind not supported", "configurators x:", `unknown scope "galaxy"`},
 		},
 	} {

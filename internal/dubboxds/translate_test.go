@@ -65,7 +65,7 @@ func TestTranslate(t *testing.T) {
 		{Interface: iface, Providers: []dubboreg.Provider{
 			prov(1, "1.0.0", "", "", 100, false),
 			prov(2, "2.0.0", "", "", 100, false),
-		prov(7, "2.0.0", "", "", 300, false),
+			prov(7, "2.0.0", "", "", 300, false),
 			prov(3, "1.0.0", "", "gray", 100, false),
 			prov(4, "1.0.0", "", "", 100, true),    // disabled
 			prov(5, "1.0.0", "", "blue", 0, false), // weight 0: its tag has nobody
