@@ -287,3 +287,115 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 type quietZK struct{}
 
 func (quietZK) Printf(string, ...interface{}) {}
+
+// TestRegistryAdapterRegistrationAPI: an application that cannot be told
+// its sidecar's address registers through the adapter's API (MOSN
+// dubbod's /pub /unpub /sub /unsub bodies): the node names the sidecar's
+// inbound listener with the version and group, republishing keeps one
+// node, calls flow while registered and stop after /unpub (no stale
+// host), bad requests are refused, and stopping the adapter removes what
+// it registered at once.
+func TestRegistryAdapterRegistrationAPI(t *testing.T) {
+	t.Parallel()
+	zks := zktest.Start(t)
+	const iface = "org.meshproto.demo.Registered"
+	p := newPorts(t, 20880, 20882, 34901, 34902)
+	prov := &provider{instance: "registered-1", version: "1.0.0", addr: p.addr(20880)}
+	prov.start(t)
+	t.Cleanup(prov.stop)
+	startMOSN(t, "registered-provider-sidecar", loadConfig(t, "configs/dubbo/provider-sidecar.json", p), p.addr(20882))
+
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startAdapter(t, zks.Addr(), listen, "-register-address", p.addr(20882), "-application", "registered-app")
+	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
+	startXDSMOSN(t, "registered-consumer-sidecar", xdsBootstrap("127.0.0.1", a.xdsPort, freePort(t)), node, "consumer.default", listen)
+
+	c, _, err := zk.Connect([]string{zks.Addr()}, 4*time.Second, zk.WithLogger(quietZK{}))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	post := func(path, body string) (int, string) {
+		resp, err := http.Post("http://"+a.httpAddr+path, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	svc := `{"registry": {"type": "zookeeper", "addr": "` + zks.Addr() + `"}, "service": {"interface": "` + iface + `", "methods": ["greet", "sleep"], "version": "1.0.0", "group": "blue", "weight": 200}}`
+	providers := func() []string {
+		kids, _, err := c.Children("/dubbo/" + iface + "/providers")
+		if err != nil {
+			return nil
+		}
+		var out []string
+		for _, k := range kids {
+			u, _ := url.QueryUnescape(k)
+			out = append(out, u)
+		}
+		return out
+	}
+	cl, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listen, dubbopeer.WithDefaultTimeout(5*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cl.Close() })
+	call := func() (string, byte) {
+		res, err := cl.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{
+			Service: iface, Method: "greet", Version: "1.0.0", Group: "blue", Args: []interface{}{"x"}})
+		if err != nil {
+			return err.Error(), 0
+		}
+		return res.Attachments["instance"], res.Status
+	}
+
+	code, body := post("/pub", svc)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"err_no":0`)
+	require.Eventually(t, func() bool { return len(providers()) == 1 }, 5*time.Second, 20*time.Millisecond)
+	u := providers()[0]
+	assert.True(t, strings.HasPrefix(u, "dubbo://"+p.addr(20882)+"/"+iface+"?"), u)
+	for _, want := range []string{"version=1.0.0", "group=blue", "weight=200", "methods=greet,sleep", "side=provider", "application=registered-app"} {
+		assert.Contains(t, u, want)
+	}
+	require.Eventually(t, func() bool { got, _ := call(); return got == "registered-1" }, 10*time.Second, 20*time.Millisecond, "calls reach the registered provider through both sidecars")
+
+	code, body = post("/pub", svc)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Len(t, providers(), 1, "republishing keeps one node")
+
+	code, body = post("/sub", `{"service": {"interface": "`+iface+`", "version": "1.0.0", "group": "blue"}}`)
+	require.Equal(t, http.StatusOK, code, body)
+	consumers, _, err := c.Children("/dubbo/" + iface + "/consumers")
+	require.NoError(t, err)
+	assert.Len(t, consumers, 1)
+
+	for _, bad := range []struct{ path, body, want string }{
+		{"/pub", `{"service": {"methods": ["x"]}}`, "interface is required"},
+		{"/pub", `{"registry": {"type": "nacos"}, "service": {"interface": "a.B"}}`, "only zookeeper"},
+		{"/pub", `{"service": {"interface": "a/B"}}`, "no '/'"},
+		{"/pub", `{"service": {"interface": "a.B", "methods": ["m&x=1"]}}`, "bad method name"},
+		{"/pub", `not json`, "bad JSON body"},
+		{"/unpub", `{"service": {"interface": "never.Registered"}}`, "not registered here"},
+	} {
+		code, body := post(bad.path, bad.body)
+		assert.Equal(t, http.StatusBadRequest, code, bad.body)
+		assert.Contains(t, body, bad.want, bad.body)
+	}
+	resp, err := http.Get("http://" + a.httpAddr + "/pub")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "2", a.metric(t, "meshproto_registry_registrations"))
+
+	code, body = post("/unpub", svc)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Empty(t, providers())
+	require.Eventually(t, func() bool { _, st := call(); return st != dubbopeer.StatusOK }, 10*time.Second, 20*time.Millisecond, "no stale host after /unpub")
+
+	// Registered again, then the adapter stops: its nodes go at once,
+	// not after the session timeout.
+	code, body = post("/pub", svc)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Len(t, providers(), 1)
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
+	start := time.Now()
+	require.Eventually(t, func() bool { return len(providers()) == 0 }, 3*time.Second, 10*time.Millisecond, "unregistered on shutdown")
+	t.Logf("adapter stopped: its provider node was gone after %s (session timeout 4 s)", time.Since(start).Round(time.Millisecond))
+}

@@ -79,6 +79,9 @@ func Start(servers []string, root, app, address string, sessionTimeout time.Dura
 	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
 		return nil, fmt.Errorf("zkregister: address %q: bad port", address)
 	}
+	if app == "" || strings.ContainsAny(app, "/?&=#, \t\r\n") {
+		return nil, fmt.Errorf("zkregister: application %q: non-empty, no '/', '?', '&', '=', '#', ',' or spaces", app)
+	}
 	if root == "" {
 		root = "/dubbo"
 	}
@@ -151,7 +154,30 @@ func (r *Registrar) ProviderURL(s Service) string {
 	if s.Tag != "" {
 		q.Set("dubbo.tag", s.Tag)
 	}
-	return "dubbo://" + r.address + "/" + s.Interface + "?" + q.Encode()
+	return "dubbo://" + r.address + "/" + s.Interface + "?" + dubboQuery(q)
+}
+
+// dubboQuery writes parameters as Dubbo does in a registry URL: sorted,
+// values not percent-encoded ("methods=a,b"; the whole URL is encoded
+// once as the node name). Java Dubbo reads parameters without decoding
+// them, so q.Encode()'s "a%2Cb" would reach it as a method named
+// "a%2Cb". Values are checked by Service.Validate (no '&', '=' ...).
+func dubboQuery(q url.Values) string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(q.Get(k))
+	}
+	return b.String()
 }
 
 func (r *Registrar) consumerURL(s Service) string {
@@ -167,7 +193,7 @@ func (r *Registrar) consumerURL(s Service) string {
 	if s.Version != "" {
 		q.Set("version", s.Version)
 	}
-	return "consumer://" + host + "/" + s.Interface + "?" + q.Encode()
+	return "consumer://" + host + "/" + s.Interface + "?" + dubboQuery(q)
 }
 
 // Publish registers s as provided at the registrar's address. Publishing
