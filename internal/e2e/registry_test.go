@@ -399,3 +399,130 @@ func TestRegistryAdapterRegistrationAPI(t *testing.T) {
 	require.Eventually(t, func() bool { return len(providers()) == 0 }, 3*time.Second, 10*time.Millisecond, "unregistered on shutdown")
 	t.Logf("adapter stopped: its provider node was gone after %s (session timeout 4 s)", time.Since(start).Round(time.Millisecond))
 }
+
+// TestRegistryAdapterSessionExpiryAndScale: the adapter is frozen
+// (SIGSTOP) past its ZooKeeper session timeout while the registry changes
+// and the sidecar keeps routing by the last state; thawed, it gets a new
+// session, re-lists and serves the changed registry (nothing stale,
+// nothing lost). Then 1,000 interfaces x 3 providers: the push time, the
+// adapter's memory and the time until the sidecar routes the last
+// interface are reported; malformed and unknown-parameter nodes among
+// them are ignored.
+func TestRegistryAdapterSessionExpiryAndScale(t *testing.T) {
+	t.Parallel()
+	zks := zktest.Start(t)
+	const iface = "org.meshproto.demo.Expiry"
+	p1 := &provider{instance: "e1", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p2 := &provider{instance: "e2", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	for _, p := range []*provider{p1, p2} {
+		p.start(t)
+		t.Cleanup(p.stop)
+	}
+	c, _, err := zk.Connect([]string{zks.Addr()}, 10*time.Second, zk.WithLogger(quietZK{}))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	require.Eventually(t, func() bool { return c.State() == zk.StateHasSession }, 10*time.Second, 20*time.Millisecond)
+	dir := "/dubbo/" + iface + "/providers"
+	zkEnsure(t, c, dir)
+	n1 := zkProviderNode(iface, p1.addr, "1.0.0")
+	_, err = c.Create(dir+"/"+n1, nil, 0, zk.WorldACL(zk.PermAll)) // persistent: outlives the test's session games
+	require.NoError(t, err)
+
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startAdapter(t, zks.Addr(), listen)
+	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
+	startXDSMOSN(t, "expiry-consumer-sidecar", xdsBootstrap("127.0.0.1", a.xdsPort, freePort(t)), node, "consumer.default", listen)
+	cl, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listen, dubbopeer.WithDefaultTimeout(5*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cl.Close() })
+	call := func(service string) string {
+		res, err := cl.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{Service: service, Method: "greet", Version: "1.0.0", Args: []interface{}{"x"}})
+		if err != nil || res.Status != dubbopeer.StatusOK {
+			return ""
+		}
+		return res.Attachments["instance"]
+	}
+	require.Eventually(t, func() bool { return call(iface) == "e1" }, 15*time.Second, 20*time.Millisecond)
+
+	t.Run("session expiry: re-listed and reconciled", func(t *testing.T) {
+		require.NoError(t, a.cmd.Process.Signal(syscall.SIGSTOP))
+		thawed := false
+		defer func() {
+			if !thawed {
+				_ = a.cmd.Process.Signal(syscall.SIGCONT)
+			}
+		}()
+		// While frozen: the registry changes; the sidecar keeps the last
+		// state (e1).
+		require.NoError(t, c.Delete(dir+"/"+n1, -1))
+		_, err := c.Create(dir+"/"+zkProviderNode(iface, p2.addr, "1.0.0"), nil, 0, zk.WorldACL(zk.PermAll))
+		require.NoError(t, err)
+		for i := 0; i < 10; i++ {
+			assert.Equal(t, "e1", call(iface), "the sidecar routes by the last pushed state while the adapter is away")
+		}
+		time.Sleep(6 * time.Second) // past the adapter's 4 s session timeout
+		require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
+		thawed = true
+		require.Eventually(t, func() bool { return a.metric(t, "meshproto_registry_zookeeper_session_expiries_total") == "1" }, 15*time.Second, 50*time.Millisecond,
+			"the adapter saw its session expire")
+		require.Eventually(t, func() bool { return call(iface) == "e2" }, 15*time.Second, 20*time.Millisecond, "reconciled: e2 in, e1 out")
+		for i := 0; i < 10; i++ {
+			assert.Equal(t, "e2", call(iface), "no stale e1")
+		}
+		assert.Equal(t, "1", a.metric(t, fmt.Sprintf("meshproto_registry_providers{interface=%q,group=\"\"}", iface)))
+	})
+
+	t.Run("1000 interfaces x 3 providers", func(t *testing.T) {
+		const n = 1000
+		start := time.Now()
+		var ops []interface{}
+		last := ""
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("org.meshproto.scale.Service%04d", i)
+			last = name
+			ops = append(ops,
+				&zk.CreateRequest{Path: "/dubbo/" + name, Data: nil, Acl: zk.WorldACL(zk.PermAll)},
+				&zk.CreateRequest{Path: "/dubbo/" + name + "/providers", Data: nil, Acl: zk.WorldACL(zk.PermAll)})
+			for j := 0; j < 3; j++ {
+				addr := p1.addr
+				if j == 1 {
+					addr = p2.addr
+				}
+				params := []string{"weight=" + fmt.Sprint(100*(j+1)), "unknown.param=" + fmt.Sprint(i)}
+				nodeName := zkProviderNode(name, addr, "1.0.0", params...)
+				if j == 2 {
+					nodeName = zkProviderNode(name, fmt.Sprintf("127.0.0.1:%d", 1+i), "1.0.0", params...)
+					if i%100 == 0 {
+						nodeName = url.QueryEscape("dubbo://broken:port/" + name) // malformed
+					}
+				}
+				ops = append(ops, &zk.CreateRequest{Path: "/dubbo/" + name + "/providers/" + nodeName, Data: nil, Acl: zk.WorldACL(zk.PermAll), Flags: zk.FlagEphemeral})
+			}
+			if len(ops) >= 500 || i == n-1 {
+				_, err := c.Multi(ops...)
+				require.NoError(t, err)
+				ops = ops[:0]
+			}
+		}
+		written := time.Since(start)
+		require.Eventually(t, func() bool {
+			return a.metric(t, "meshproto_registry_services") == fmt.Sprint(n+1)
+		}, 60*time.Second, 100*time.Millisecond, "all interfaces pushed")
+		pushed := time.Since(start)
+		require.Eventually(t, func() bool { return call(last) != "" }, 60*time.Second, 50*time.Millisecond, "the sidecar routes the last interface")
+		routed := time.Since(start)
+		build := a.metric(t, "meshproto_registry_last_push_build_seconds")
+		rss := ""
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid)); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "VmHWM:") {
+					rss += strings.Join(strings.Fields(l), " ") + " "
+				}
+			}
+		}
+		t.Logf("%d interfaces x 3 providers: written to ZooKeeper in %s, pushed after %s (last push built in %ss), the sidecar routed the last one after %s; adapter %s",
+			n, written.Round(time.Millisecond), pushed.Round(time.Millisecond), build, routed.Round(time.Millisecond), rss)
+		assert.Equal(t, fmt.Sprint(n/100), a.metric(t, "meshproto_registry_problems"), "the malformed nodes, once each")
+		assert.Contains(t, []string{"e1", "e2"}, call(last))
+	})
+}
