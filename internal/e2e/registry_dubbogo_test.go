@@ -73,8 +73,7 @@ func TestRegistryAdapterDubboGo(t *testing.T) {
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := startAdapter(t, zks.Addr(), listen)
-	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
-	startXDSMOSN(t, "registry-dubbogo-consumer-sidecar", xdsBootstrap("127.0.0.1", a.xdsPort, freePort(t)), node, "consumer.default", listen)
+	startRegistrySidecar(t, "registry-dubbogo-consumer-sidecar", a, listen)
 	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listen, dubbopeer.WithDefaultTimeout(5*time.Second))
 	require.NoError(t, err)
 	t.Cleanup(func() {

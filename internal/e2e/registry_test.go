@@ -86,6 +86,16 @@ func startAdapter(t *testing.T, zkAddr string, listen string, extra ...string) *
 	return a
 }
 
+// startRegistrySidecar runs build/mosn with the shipped bootstrap
+// (configs/registry/consumer-sidecar.json: only the ADS cluster and the
+// admin port), pointed at the adapter; everything else comes over ADS.
+func startRegistrySidecar(t *testing.T, name string, a *adapterProc, listen string) *mosnProc {
+	t.Helper()
+	p := ports{15010: a.xdsPort, 34921: freePort(t)}
+	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
+	return startXDSMOSN(t, name, loadConfig(t, "configs/registry/consumer-sidecar.json", p), node, "consumer.default", listen)
+}
+
 // get returns the body of a 200 answer, "" otherwise.
 func (a *adapterProc) get(t *testing.T, path string) string {
 	resp, err := http.Get("http://" + a.httpAddr + path)
@@ -173,8 +183,7 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := startAdapter(t, zks.Addr(), listen)
-	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
-	startXDSMOSN(t, "registry-consumer-sidecar", xdsBootstrap("127.0.0.1", a.xdsPort, freePort(t)), node, "consumer.default", listen)
+	startRegistrySidecar(t, "registry-consumer-sidecar", a, listen)
 
 	cl, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listen, dubbopeer.WithDefaultTimeout(5*time.Second))
 	require.NoError(t, err)
@@ -307,8 +316,7 @@ func TestRegistryAdapterRegistrationAPI(t *testing.T) {
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := startAdapter(t, zks.Addr(), listen, "-register-address", p.addr(20882), "-application", "registered-app")
-	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
-	startXDSMOSN(t, "registered-consumer-sidecar", xdsBootstrap("127.0.0.1", a.xdsPort, freePort(t)), node, "consumer.default", listen)
+	startRegistrySidecar(t, "registered-consumer-sidecar", a, listen)
 
 	c, _, err := zk.Connect([]string{zks.Addr()}, 4*time.Second, zk.WithLogger(quietZK{}))
 	require.NoError(t, err)
@@ -430,8 +438,7 @@ func TestRegistryAdapterSessionExpiryAndScale(t *testing.T) {
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := startAdapter(t, zks.Addr(), listen)
-	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
-	startXDSMOSN(t, "expiry-consumer-sidecar", xdsBootstrap("127.0.0.1", a.xdsPort, freePort(t)), node, "consumer.default", listen)
+	startRegistrySidecar(t, "expiry-consumer-sidecar", a, listen)
 	cl, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listen, dubbopeer.WithDefaultTimeout(5*time.Second))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cl.Close() })
