@@ -30,6 +30,7 @@ type Adapter struct {
 	watcher *zkwatch.Watcher      // set after Start
 	reg     *zkregister.Registrar // nil: no registration API
 
+	pushMu     sync.Mutex // serializes OnChange (zkwatch and the hold-down timer)
 	mu         sync.Mutex
 	model      dubboreg.Model
 	pushes     int
@@ -38,11 +39,81 @@ type Adapter struct {
 	pushTime   time.Duration
 	problems   map[string]bool // logged once each
 	published  bool
+
+	// Removal hold-down: a provider node that disappears stays routed
+	// for holdDown unless it is back by then (see OnChange).
+	holdDown time.Duration
+	lastReg  dubboreg.Registry
+	gone     map[goneKey]time.Time
+	recheck  *time.Timer
 }
 
-// New makes an adapter that serves through cp.
-func New(cp *controlplane.Server, opts dubboxds.Options, logf func(string, ...interface{})) *Adapter {
-	return &Adapter{cp: cp, opts: opts, logf: logf, problems: map[string]bool{}}
+type goneKey struct{ iface, node string }
+
+// New makes an adapter that serves through cp. holdDown is how long a
+// provider node that disappeared stays routed unless it comes back.
+func New(cp *controlplane.Server, opts dubboxds.Options, holdDown time.Duration, logf func(string, ...interface{})) *Adapter {
+	return &Adapter{cp: cp, opts: opts, logf: logf, problems: map[string]bool{}, holdDown: holdDown, gone: map[goneKey]time.Time{}}
+}
+
+// holdRemovals adds back the provider nodes that disappeared less than
+// holdDown ago. Why: after a ZooKeeper outage dubbo-go re-registers by
+// deleting its node and creating it again; published as it happens, every
+// provider of the mesh would drop out of the sidecars for a moment and the
+// calls in that moment fail. A provider that really died is gone after
+// its session timeout plus holdDown. It also re-runs itself when the
+// oldest hold expires, so a removal is published without another change.
+func (a *Adapter) holdRemovals(r dubboreg.Registry) dubboreg.Registry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	present := map[goneKey]bool{}
+	for iface, nodes := range r.Providers {
+		for _, n := range nodes {
+			present[goneKey{iface, n}] = true
+		}
+	}
+	for iface, nodes := range a.lastReg.Providers {
+		for _, n := range nodes {
+			k := goneKey{iface, n}
+			if _, held := a.gone[k]; !present[k] && !held {
+				a.gone[k] = now
+			}
+		}
+	}
+	a.lastReg = r
+	if a.holdDown <= 0 {
+		clear(a.gone)
+		return r
+	}
+	out := dubboreg.Registry{Providers: make(map[string][]string, len(r.Providers)), Rules: r.Rules}
+	for iface, nodes := range r.Providers {
+		out.Providers[iface] = nodes
+	}
+	var next time.Duration
+	for k, since := range a.gone {
+		left := a.holdDown - now.Sub(since)
+		if present[k] || left <= 0 {
+			delete(a.gone, k)
+			continue
+		}
+		out.Providers[k.iface] = append(append([]string(nil), out.Providers[k.iface]...), k.node)
+		if next == 0 || left < next {
+			next = left
+		}
+	}
+	if next > 0 {
+		if a.recheck != nil {
+			a.recheck.Stop()
+		}
+		a.recheck = time.AfterFunc(next+time.Millisecond, func() {
+			a.mu.Lock()
+			last := a.lastReg
+			a.mu.Unlock()
+			a.OnChange(last)
+		})
+	}
+	return out
 }
 
 // SetWatcher and SetRegistrar attach the ZooKeeper sides (for status and
@@ -50,10 +121,13 @@ func New(cp *controlplane.Server, opts dubboxds.Options, logf func(string, ...in
 func (a *Adapter) SetWatcher(w *zkwatch.Watcher)        { a.watcher = w }
 func (a *Adapter) SetRegistrar(r *zkregister.Registrar) { a.reg = r }
 
-// OnChange is zkwatch's callback: build, translate, push, log.
+// OnChange is zkwatch's callback: hold recent removals, build,
+// translate, push, log. Calls are serialized.
 func (a *Adapter) OnChange(r dubboreg.Registry) {
+	a.pushMu.Lock()
+	defer a.pushMu.Unlock()
 	start := time.Now()
-	m := dubboreg.Build(r)
+	m := dubboreg.Build(a.holdRemovals(r))
 	res, err := dubboxds.Translate(m, a.opts)
 	if err == nil {
 		err = a.cp.Set(controlplane.AnyNode, res)

@@ -46,6 +46,7 @@ func main() {
 	retries := flag.Uint("retries", 0, "retries on connect failure or refused stream")
 	debounce := flag.Duration("debounce", 100*time.Millisecond, "wait this long after a registry change before pushing (changes meanwhile go in the same push)")
 	session := flag.Duration("session-timeout", 10*time.Second, "ZooKeeper session timeout")
+	holdDown := flag.Duration("removal-delay", time.Second, "keep routing to a provider whose node disappeared for this long, unless it is back by then (dubbo-go re-registers by delete and create after a ZooKeeper outage)")
 	regAddr := flag.String("register-address", "", "ip:port written into provider URLs by /pub (the provider sidecar's inbound listener); empty: no registration API")
 	app := flag.String("application", "meshproto-sidecar", "application name in URLs written by the registration API")
 	flag.Parse()
@@ -53,7 +54,7 @@ func main() {
 	logger := log.New(os.Stderr, "registry-adapter ", log.LstdFlags|log.Lmicroseconds)
 	if err := run(logger, config{
 		servers: strings.Split(*zkServers, ","), root: *root, xds: *xdsAddr, http: *httpAddr, listen: *listen,
-		timeout: *timeout, retries: uint32(*retries), debounce: *debounce, session: *session, regAddr: *regAddr, app: *app,
+		timeout: *timeout, retries: uint32(*retries), debounce: *debounce, session: *session, holdDown: *holdDown, regAddr: *regAddr, app: *app,
 	}); err != nil {
 		logger.Fatal(err)
 	}
@@ -64,6 +65,7 @@ type config struct {
 	root, xds, http, listen, app string
 	regAddr                      string
 	timeout, debounce, session   time.Duration
+	holdDown                     time.Duration
 	retries                      uint32
 }
 
@@ -81,7 +83,7 @@ func run(logger *log.Logger, c config) error {
 		return fmt.Errorf("-xds %s: %w", c.xds, err)
 	}
 	defer cp.Close()
-	a := adapter.New(cp, dubboxds.Options{ListenHost: host, ListenPort: uint32(port), Timeout: c.timeout, Retries: c.retries}, logger.Printf)
+	a := adapter.New(cp, dubboxds.Options{ListenHost: host, ListenPort: uint32(port), Timeout: c.timeout, Retries: c.retries}, c.holdDown, logger.Printf)
 
 	if c.regAddr != "" {
 		reg, err := zkregister.Start(c.servers, c.root, c.app, c.regAddr, c.session, logger.Printf)
