@@ -8,7 +8,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 FUZZTIME  ?= 30s
 
-.PHONY: all build examples dubbogo thrift istiod peers plugins plugin-check test race unit e2e soak bench fuzz demo vet fmt clean help
+.PHONY: all build examples dubbogo thrift istiod peers plugins plugin-check test race unit e2e soak bench fuzz demo demo-registry vet fmt clean help
 
 all: build
 
@@ -24,6 +24,7 @@ help:
 	@echo "make soak     correlation soak through the sidecars for SOAK (default 60s)"
 	@echo "make bench    direct vs stock MOSN (built-in dubbo codec) vs meshproto, one table (scripts/bench)"
 	@echo "make demo     build, start providers + sidecars, run the consumer, stop all"
+	@echo "make demo-registry  ZooKeeper + dubbo-go providers + the registry adapter + a consumer sidecar; a provider killed"
 	@echo "make clean    remove build/"
 
 ## build: the MOSN binary and the example Dubbo peers.
@@ -129,6 +130,11 @@ fuzz:
 
 demo: build thrift
 	./scripts/demo
+
+## demo-registry: ZooKeeper (Debian's zookeeper), dubbo-go providers, the
+## registry adapter, a consumer through its sidecar, a provider killed.
+demo-registry: build dubbogo
+	./scripts/demo-registry
 
 clean:
 	rm -rf $(BUILD)
