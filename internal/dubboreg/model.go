@@ -141,3 +141,49 @@ func (m Model) Count() int {
 	}
 	return n
 }
+
+// Selection is one set of providers a call can select, as Dubbo selects
+// them: one version and one tag ("" = untagged) of a service.
+type Selection struct {
+	Version, Tag string
+	// Providers that take traffic (not disabled, weight above 0).
+	Providers []Provider
+}
+
+// Selections lists, per version (sorted), a selection per tag (sorted)
+// and then the untagged one. A tag whose providers take no traffic is
+// listed with none: a call with that tag falls back to the untagged
+// providers, as Dubbo's TagRouter does, so translators give it no route.
+func (s Service) Selections() []Selection {
+	type key struct{ version, tag string }
+	live := map[key][]Provider{}
+	tags := map[string]map[string]bool{}
+	for _, p := range s.Providers {
+		if tags[p.Version] == nil {
+			tags[p.Version] = map[string]bool{}
+		}
+		if p.Tag != "" {
+			tags[p.Version][p.Tag] = true
+		}
+		if !p.Disabled && p.Weight > 0 {
+			live[key{p.Version, p.Tag}] = append(live[key{p.Version, p.Tag}], p)
+		}
+	}
+	versions := make([]string, 0, len(tags))
+	for v := range tags {
+		versions = append(versions, v)
+	}
+	sort.Strings(versions)
+	var out []Selection
+	for _, v := range versions {
+		tagList := make([]string, 0, len(tags[v]))
+		for t := range tags[v] {
+			tagList = append(tagList, t)
+		}
+		sort.Strings(tagList)
+		for _, t := range append(tagList, "") {
+			out = append(out, Selection{Version: v, Tag: t, Providers: live[key{v, t}]})
+		}
+	}
+	return out
+}

@@ -98,49 +98,24 @@ type clusterEndpoints struct {
 	eps  []controlplane.Endpoint
 }
 
-// service renders one interface and group: for each version, a route and
-// cluster per tag with providers, then the untagged one.
+// service renders one interface and group: a cluster per selection, and
+// a route for each that Dubbo would route to.
 func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []*route.Route) {
-	type key struct{ version, tag string }
-	eps := map[key][]controlplane.Endpoint{}
-	tags := map[string]map[string]bool{}
-	for _, p := range svc.Providers {
-		if tags[p.Version] == nil {
-			tags[p.Version] = map[string]bool{}
-		}
-		if p.Tag != "" {
-			tags[p.Version][p.Tag] = true
-		}
-		if p.Disabled || p.Weight == 0 {
-			// Still a version (and tag) of the service: its route exists
-			// and its cluster is empty, so calls fail fast as in Dubbo.
-			continue
-		}
-		ep := controlplane.Endpoint{Host: p.Host, Port: p.Port, Weight: p.Weight,
-			Labels: map[string]string{"version": p.Version}}
-		eps[key{p.Version, p.Tag}] = append(eps[key{p.Version, p.Tag}], ep)
-	}
-	versions := make([]string, 0, len(tags))
-	for v := range tags {
-		versions = append(versions, v)
-	}
-	sort.Strings(versions)
 	var clusters []clusterEndpoints
 	var routes []*route.Route
-	add := func(version, tag string) {
-		c := ClusterName(svc.Interface, svc.Group, version, tag)
-		clusters = append(clusters, clusterEndpoints{c, eps[key{version, tag}]})
-		if tag != "" && len(eps[key{version, tag}]) == 0 {
-			return // no route: the call falls back to the untagged providers, as in Dubbo
+	for _, sel := range svc.Selections() {
+		c := ClusterName(svc.Interface, svc.Group, sel.Version, sel.Tag)
+		ce := clusterEndpoints{name: c}
+		for _, p := range sel.Providers {
+			ce.eps = append(ce.eps, controlplane.Endpoint{Host: p.Host, Port: p.Port, Weight: p.Weight,
+				Labels: map[string]string{"version": p.Version}})
+		}
+		clusters = append(clusters, ce)
+		if sel.Tag != "" && len(sel.Providers) == 0 {
+			continue // no route: the call falls back to the untagged providers, as in Dubbo
 		}
 		a := controlplane.Action{Cluster: c, Timeout: o.Timeout, Retries: o.Retries, RetryOn: "connect-failure,refused-stream"}
-		routes = append(routes, controlplane.Route(c, a, matchers(svc.Group, version, tag)...))
-	}
-	for _, v := range versions {
-		for _, tag := range sortedKeys(tags[v]) {
-			add(v, tag)
-		}
-		add(v, "")
+		routes = append(routes, controlplane.Route(c, a, matchers(svc.Group, sel.Version, sel.Tag)...))
 	}
 	return clusters, routes
 }
@@ -203,13 +178,4 @@ func sortRoutes(rs []*route.Route) {
 		}
 		return namesGroup(rs[i]) && !namesGroup(rs[j])
 	})
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
