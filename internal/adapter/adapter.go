@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshproto/meshproto/internal/controlplane"
 	"github.com/meshproto/meshproto/internal/dubboreg"
 	"github.com/meshproto/meshproto/internal/dubboxds"
+	"github.com/meshproto/meshproto/internal/istiomcp"
 	"github.com/meshproto/meshproto/internal/zkregister"
 	"github.com/meshproto/meshproto/internal/zkwatch"
 )
@@ -29,6 +31,7 @@ type Adapter struct {
 	logf    func(string, ...interface{})
 	watcher *zkwatch.Watcher      // set after Start
 	reg     *zkregister.Registrar // nil: no registration API
+	istio   *IstioOutput          // nil: no Istio resources
 
 	pushMu     sync.Mutex // serializes OnChange (zkwatch and the hold-down timer)
 	mu         sync.Mutex
@@ -116,6 +119,17 @@ func (a *Adapter) holdRemovals(r dubboreg.Registry) dubboreg.Registry {
 	return out
 }
 
+// IstioOutput is where the model also goes as Istio resources: MCP over
+// xDS for istiod, and/or a YAML file rewritten on every change.
+type IstioOutput struct {
+	MCP      *istiomcp.Server // nil: none
+	YAMLFile string           // "": none
+	Options  istiomcp.Options
+}
+
+// SetIstio makes every push also write Istio resources.
+func (a *Adapter) SetIstio(o *IstioOutput) { a.istio = o }
+
 // SetWatcher and SetRegistrar attach the ZooKeeper sides (for status and
 // the registration API).
 func (a *Adapter) SetWatcher(w *zkwatch.Watcher)        { a.watcher = w }
@@ -131,6 +145,9 @@ func (a *Adapter) OnChange(r dubboreg.Registry) {
 	res, err := dubboxds.Translate(m, a.opts)
 	if err == nil {
 		err = a.cp.Set(controlplane.AnyNode, res)
+	}
+	if err == nil && a.istio != nil {
+		err = a.writeIstio(m)
 	}
 	took := time.Since(start)
 
@@ -153,6 +170,23 @@ func (a *Adapter) OnChange(r dubboreg.Registry) {
 		a.logf("registry: %s", c)
 	}
 	a.logf("push %d: %d services, %d providers, %d clusters (%s)", a.pushes, len(m.Services), m.Count(), len(res.Clusters), took.Round(time.Microsecond))
+}
+
+func (a *Adapter) writeIstio(m dubboreg.Model) error {
+	objs := istiomcp.Objects(m, a.istio.Options)
+	if a.istio.MCP != nil {
+		a.istio.MCP.Set(objs)
+	}
+	if a.istio.YAMLFile != "" {
+		tmp := a.istio.YAMLFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(istiomcp.YAML(objs)), 0o644); err != nil {
+			return fmt.Errorf("istio YAML: %w", err)
+		}
+		if err := os.Rename(tmp, a.istio.YAMLFile); err != nil {
+			return fmt.Errorf("istio YAML: %w", err)
+		}
+	}
+	return nil
 }
 
 // diff lists providers added and removed, one line each.
@@ -313,6 +347,10 @@ func (a *Adapter) metrics(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(&b, "meshproto_registry_problems %d\n", problems)
 	metric("meshproto_registry_xds_streams", "gauge", "Connected sidecars (ADS streams).")
 	fmt.Fprintf(&b, "meshproto_registry_xds_streams %d\n", a.cp.Streams())
+	if a.istio != nil && a.istio.MCP != nil {
+		metric("meshproto_registry_mcp_streams", "gauge", "Connected istiods (MCP over xDS).")
+		fmt.Fprintf(&b, "meshproto_registry_mcp_streams %d\n", a.istio.MCP.Streams())
+	}
 	metric("meshproto_registry_zookeeper_connected", "gauge", "1 while a ZooKeeper session is established.")
 	fmt.Fprintf(&b, "meshproto_registry_zookeeper_connected %d\n", boolInt(st.Connected))
 	metric("meshproto_registry_zookeeper_synced", "gauge", "1 once every registry path has been listed.")

@@ -91,12 +91,20 @@ func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
 // config directory (edit it to push changes) and its log.
 func startIstiod(t *testing.T, p ports, meshEdit func(string) string) (string, *syncBuffer) {
 	t.Helper()
+	return startIstiodFrom(t, p, "configs/istio/resources/*.yaml", "configs/istio/mesh.yaml", meshEdit)
+}
+
+// startIstiodFrom is startIstiod with other shipped resources and mesh
+// config; the mesh config's "fs:///etc/meshproto/istio" config source (if
+// any) is pointed at the copied resources.
+func startIstiodFrom(t *testing.T, p ports, resources, meshConfig string, meshEdit func(string) string) (string, *syncBuffer) {
+	t.Helper()
 	istiod := peerBinary(t, "MESHPROTO_ISTIOD", "pilot-discovery")
 	logs := &syncBuffer{}
 	dir := t.TempDir()
 	configDir := filepath.Join(dir, "resources")
 	require.NoError(t, os.Mkdir(configDir, 0o755))
-	files, err := filepath.Glob(filepath.Join(repoRoot(), "configs/istio/resources/*.yaml"))
+	files, err := filepath.Glob(filepath.Join(repoRoot(), resources))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, f := range files {
@@ -104,9 +112,9 @@ func startIstiod(t *testing.T, p ports, meshEdit func(string) string) (string, *
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(configDir, filepath.Base(f)), []byte(movePorts(string(b), p)), 0o644))
 	}
-	mesh, err := os.ReadFile(filepath.Join(repoRoot(), "configs/istio/mesh.yaml"))
+	mesh, err := os.ReadFile(filepath.Join(repoRoot(), meshConfig))
 	require.NoError(t, err)
-	meshText := movePorts(string(mesh), p)
+	meshText := strings.ReplaceAll(movePorts(string(mesh), p), "fs:///etc/meshproto/istio", "fs://"+configDir)
 	if meshEdit != nil {
 		meshText = meshEdit(meshText)
 	}

@@ -11,7 +11,10 @@
 //
 // HTTP (-http): /metrics (Prometheus), /healthz, /registry (what is
 // routed, JSON), and with -register-address the registration API
-// /pub /unpub /sub /unsub (MOSN dubbod's JSON bodies).
+// /pub /unpub /sub /unsub (MOSN dubbod's JSON bodies). With -mcp the same
+// registry is served to a real istiod as Istio resources over
+// MCP-over-xDS (and with -istio-yaml written as YAML), so that istiod
+// configures the sidecars.
 package main
 
 import (
@@ -32,6 +35,7 @@ import (
 	"github.com/meshproto/meshproto/internal/adapter"
 	"github.com/meshproto/meshproto/internal/controlplane"
 	"github.com/meshproto/meshproto/internal/dubboxds"
+	"github.com/meshproto/meshproto/internal/istiomcp"
 	"github.com/meshproto/meshproto/internal/zkregister"
 	"github.com/meshproto/meshproto/internal/zkwatch"
 )
@@ -48,6 +52,9 @@ func main() {
 	session := flag.Duration("session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	holdDown := flag.Duration("removal-delay", time.Second, "keep routing to a provider whose node disappeared for this long, unless it is back by then (dubbo-go re-registers by delete and create after a ZooKeeper outage)")
 	regAddr := flag.String("register-address", "", "ip:port written into provider URLs by /pub (the provider sidecar's inbound listener); empty: no registration API")
+	mcpAddr := flag.String("mcp", "", "also serve the registry as Istio ServiceEntry/WorkloadEntry/DestinationRule/VirtualService over MCP-over-xDS here (istiod mesh config: configSources: [{address: \"xds://ADDR\"}])")
+	istioYAML := flag.String("istio-yaml", "", "also write those Istio resources to this YAML file on every change")
+	istioNS := flag.String("istio-namespace", "default", "namespace of the Istio resources")
 	app := flag.String("application", "meshproto-sidecar", "application name in URLs written by the registration API")
 	flag.Parse()
 
@@ -55,6 +62,7 @@ func main() {
 	if err := run(logger, config{
 		servers: strings.Split(*zkServers, ","), root: *root, xds: *xdsAddr, http: *httpAddr, listen: *listen,
 		timeout: *timeout, retries: uint32(*retries), debounce: *debounce, session: *session, holdDown: *holdDown, regAddr: *regAddr, app: *app,
+		mcp: *mcpAddr, istioYAML: *istioYAML, istioNS: *istioNS,
 	}); err != nil {
 		logger.Fatal(err)
 	}
@@ -64,6 +72,7 @@ type config struct {
 	servers                      []string
 	root, xds, http, listen, app string
 	regAddr                      string
+	mcp, istioYAML, istioNS      string
 	timeout, debounce, session   time.Duration
 	holdDown                     time.Duration
 	retries                      uint32
@@ -85,6 +94,19 @@ func run(logger *log.Logger, c config) error {
 	defer cp.Close()
 	a := adapter.New(cp, dubboxds.Options{ListenHost: host, ListenPort: uint32(port), Timeout: c.timeout, Retries: c.retries}, c.holdDown, logger.Printf)
 
+	if c.mcp != "" || c.istioYAML != "" {
+		out := &adapter.IstioOutput{YAMLFile: c.istioYAML, Options: istiomcp.Options{Namespace: c.istioNS, ServicePort: uint32(port)}}
+		if c.mcp != "" {
+			srv, err := istiomcp.Start(c.mcp, logger.Printf)
+			if err != nil {
+				return fmt.Errorf("-mcp %s: %w", c.mcp, err)
+			}
+			defer srv.Close()
+			out.MCP = srv
+			logger.Printf("serving Istio resources over MCP on %s", srv.Addr())
+		}
+		a.SetIstio(out)
+	}
 	if c.regAddr != "" {
 		reg, err := zkregister.Start(c.servers, c.root, c.app, c.regAddr, c.session, logger.Printf)
 		if err != nil {
