@@ -100,14 +100,7 @@ func TestRegistryAdapterDubboGo(t *testing.T) {
 	})
 
 	t.Run("weighted split 100:300", func(t *testing.T) {
-		counts := map[string]int{}
-		for i := 0; i < 200; i++ {
-			who, why := servedBy(t, c, "1.0.0", nil)
-			if who == "" {
-				who = why
-			}
-			counts[who]++
-		}
+		counts := tally(200, func() (string, string) { return servedBy(t, c, "1.0.0", nil) })
 		t.Logf("version 1.0.0 over 200 calls: %v (weights 100 and 300)", counts)
 		assert.Equal(t, 200, counts["dubbogo-v1"]+counts["dubbogo-v1-heavy"], "%v", counts)
 		assert.InDelta(t, 150, counts["dubbogo-v1-heavy"], 20, "%v", counts)

@@ -33,10 +33,7 @@ func TestRegistryAdapterThroughIstiod(t *testing.T) {
 	}
 	v1, v1h, v2, gray := mk("i-v1", "1.0.0"), mk("i-v1-heavy", "1.0.0"), mk("i-v2", "2.0.0"), mk("i-gray", "1.0.0")
 
-	c, _, err := zk.Connect([]string{zks.Addr()}, 4*time.Second, zk.WithLogger(quietZK{}))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	require.Eventually(t, func() bool { return c.State() == zk.StateHasSession }, 10*time.Second, 20*time.Millisecond)
+	c := zks.Client(t)
 	dir := "/dubbo/" + iface + "/providers"
 	zkEnsure(t, c, dir)
 	register := func(p *provider, params ...string) string {
@@ -94,14 +91,7 @@ func TestRegistryAdapterThroughIstiod(t *testing.T) {
 	})
 
 	t.Run("weights 100:300", func(t *testing.T) {
-		counts := map[string]int{}
-		for i := 0; i < 200; i++ {
-			who, why := call("1.0.0", nil)
-			if who == "" {
-				who = why
-			}
-			counts[who]++
-		}
+		counts := tally(200, func() (string, string) { return call("1.0.0", nil) })
 		t.Logf("version 1.0.0 through istiod: %v (weights 100 and 300)", counts)
 		assert.Equal(t, 200, counts["i-v1"]+counts["i-v1-heavy"], "%v", counts)
 		assert.InDelta(t, 150, counts["i-v1-heavy"], 25, "%v", counts)

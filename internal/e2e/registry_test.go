@@ -121,6 +121,20 @@ func (a *adapterProc) metric(t *testing.T, series string) string {
 	return ""
 }
 
+// tally makes n calls and counts who served them (the failure reason
+// when nobody did).
+func tally(n int, call func() (who, why string)) map[string]int {
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		who, why := call()
+		if who == "" {
+			who = why
+		}
+		counts[who]++
+	}
+	return counts
+}
+
 // zkProvider is a provider node as a Dubbo SDK writes it.
 func zkProviderNode(iface, addr, version string, params ...string) string {
 	u := "dubbo://" + addr + "/" + iface + "?interface=" + iface + "&side=provider&methods=greet,sleep"
@@ -162,10 +176,7 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 		p.start(t)
 		t.Cleanup(p.stop)
 	}
-	c, _, err := zk.Connect([]string{zks.Addr()}, 4*time.Second, zk.WithLogger(quietZK{}))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	require.Eventually(t, func() bool { return c.State() == zk.StateHasSession }, 10*time.Second, 20*time.Millisecond, "zookeeper session")
+	c := zks.Client(t)
 	dir := "/dubbo/" + iface + "/providers"
 	zkEnsure(t, c, dir)
 	register := func(node string) string {
@@ -293,10 +304,6 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	})
 }
 
-type quietZK struct{}
-
-func (quietZK) Printf(string, ...interface{}) {}
-
 // TestRegistryAdapterRegistrationAPI: an application that cannot be told
 // its sidecar's address registers through the adapter's API (MOSN
 // dubbod's /pub /unpub /sub /unsub bodies): the node names the sidecar's
@@ -318,9 +325,7 @@ func TestRegistryAdapterRegistrationAPI(t *testing.T) {
 	a := startAdapter(t, zks.Addr(), listen, "-register-address", p.addr(20882), "-application", "registered-app")
 	startRegistrySidecar(t, "registered-consumer-sidecar", a, listen)
 
-	c, _, err := zk.Connect([]string{zks.Addr()}, 4*time.Second, zk.WithLogger(quietZK{}))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
+	c := zks.Client(t)
 	post := func(path, body string) (int, string) {
 		resp, err := http.Post("http://"+a.httpAddr+path, "application/json", strings.NewReader(body))
 		require.NoError(t, err)
@@ -426,14 +431,11 @@ func TestRegistryAdapterSessionExpiryAndScale(t *testing.T) {
 		p.start(t)
 		t.Cleanup(p.stop)
 	}
-	c, _, err := zk.Connect([]string{zks.Addr()}, 10*time.Second, zk.WithLogger(quietZK{}))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	require.Eventually(t, func() bool { return c.State() == zk.StateHasSession }, 10*time.Second, 20*time.Millisecond)
+	c := zks.Client(t)
 	dir := "/dubbo/" + iface + "/providers"
 	zkEnsure(t, c, dir)
 	n1 := zkProviderNode(iface, p1.addr, "1.0.0")
-	_, err = c.Create(dir+"/"+n1, nil, 0, zk.WorldACL(zk.PermAll)) // persistent: outlives the test's session games
+	_, err := c.Create(dir+"/"+n1, nil, 0, zk.WorldACL(zk.PermAll)) // persistent: outlives the test's session games
 	require.NoError(t, err)
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))

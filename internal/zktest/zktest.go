@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-zookeeper/zk"
 )
 
 // ScriptEnv names zkServer.sh when it is not at DefaultScript.
@@ -141,3 +143,27 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// Client is a ZooKeeper client with its session established (a request
+// sent before that fails with "could not connect"), closed at the end of
+// the test.
+func (s *Server) Client(t testing.TB) *zk.Conn {
+	t.Helper()
+	c, _, err := zk.Connect([]string{s.Addr()}, 4*time.Second, zk.WithLogger(quiet{}))
+	if err != nil {
+		t.Fatalf("zookeeper client: %v", err)
+	}
+	t.Cleanup(c.Close)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.State() != zk.StateHasSession {
+		if time.Now().After(deadline) {
+			t.Fatalf("zookeeper client: no session after 10s (state %s)", c.State())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c
+}
+
+type quiet struct{}
+
+func (quiet) Printf(string, ...interface{}) {}

@@ -71,14 +71,12 @@ func splitPath(p string) []string {
 // ZooKeeper restart keeps the last state and changes after it arrive.
 func TestWatchFollowsTheRegistry(t *testing.T) {
 	zks := zktest.Start(t)
-	c, _, err := zk.Connect([]string{zks.Addr()}, 5*time.Second, zk.WithLogger(quiet{}))
-	require.NoError(t, err)
-	defer c.Close()
+	c := zks.Client(t)
 
 	const a, b = "org.example.A", "org.example.B"
 	mkdirs(t, c, "/dubbo/"+a+"/providers")
 	n1 := providerNode(a, "127.0.0.1:20001", "1.0.0")
-	_, err = c.Create("/dubbo/"+a+"/providers/"+n1, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+	_, err := c.Create("/dubbo/"+a+"/providers/"+n1, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
 
 	rec := &recorder{}
