@@ -127,6 +127,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/thrift/
 	$(GO) test -run '^$$' -fuzz '^FuzzSkipStruct$$' -fuzztime $(FUZZTIME) ./internal/thriftwire/
 	$(GO) test -run '^$$' -fuzz '^FuzzMessageHeader$$' -fuzztime $(FUZZTIME) ./internal/thriftwire/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseProvider$$' -fuzztime $(FUZZTIME) ./internal/dubboreg/
 
 demo: build thrift
 	./scripts/demo
