@@ -190,6 +190,7 @@ func TestRegistryAdapterDubboGo(t *testing.T) {
 		t.Logf("%d calls with ZooKeeper down, none failed", calls)
 		assert.Equal(t, "0", a.metric(t, "meshproto_registry_zookeeper_connected"))
 		zks.Restart()
+		zks.Client(t) // ZooKeeper answers "imok" a moment before it accepts sessions
 		// A change made after the restart arrives.
 		startRegisteredDubbogo(t, zks.Addr(), "dubbogo-v3", "3.0.0")
 		require.Eventually(t, func() bool { who, _ := servedBy(t, c, "3.0.0", nil); return who == "dubbogo-v3" }, 20*time.Second, 50*time.Millisecond, "v3 after the restart")
