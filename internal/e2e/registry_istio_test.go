@@ -111,6 +111,23 @@ func TestRegistryAdapterThroughIstiod(t *testing.T) {
 		t.Logf("through istiod: a deleted provider node stopped taking calls after %s", time.Since(start).Round(time.Millisecond))
 	})
 
+	t.Run("ZooKeeper down for 10 s, then a change", func(t *testing.T) {
+		zks.Stop()
+		calls := 0
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			who, why := call("2.0.0", nil)
+			require.Equal(t, "i-v2", who, "call %d with ZooKeeper down: %s", calls, why)
+			calls++
+		}
+		t.Logf("through istiod: %d calls with ZooKeeper down, none failed", calls)
+		zks.Restart()
+		c2 := zks.Client(t)
+		v3 := mk("i-v3", "3.0.0")
+		_, err := c2.Create(dir+"/"+zkProviderNode(iface, v3.addr, "3.0.0"), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { who, _ := call("3.0.0", nil); return who == "i-v3" }, 30*time.Second, 100*time.Millisecond, "v3 via istiod after the restart")
+	})
+
 	t.Run("the YAML beside it", func(t *testing.T) {
 		b, err := os.ReadFile(yamlFile)
 		require.NoError(t, err)
