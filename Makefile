@@ -128,6 +128,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSkipStruct$$' -fuzztime $(FUZZTIME) ./internal/thriftwire/
 	$(GO) test -run '^$$' -fuzz '^FuzzMessageHeader$$' -fuzztime $(FUZZTIME) ./internal/thriftwire/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseProvider$$' -fuzztime $(FUZZTIME) ./internal/dubboreg/
+	$(GO) test -run '^$$' -fuzz '^FuzzPeek$$' -fuzztime $(FUZZTIME) ./internal/boltwire/
 
 demo: build thrift
 	./scripts/demo
