@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 'use strict';
+const { walkArgs, checkHessianVersion } = require('./lib/args');
 
 // SOFA Bolt v1 (SOFARPC) demo client built on sofa-rpc-node's RpcClient,
 // direct to one address (no registry).
@@ -47,30 +48,15 @@ function parseArgs(argv) {
     args: [], argsJson: null, argSize: 0, props: {}, n: 1, parallel: false, timeout: 3000,
     oneway: false, idleMs: 0, heartbeatMs: 0, hessianVersion: '3.0', truncate: 0, verbose: false,
   };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let val;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) {
-      val = a.slice(eq + 1);
-      a = a.slice(0, eq);
-    }
-    const next = () => {
-      if (val !== undefined) return val;
-      if (i + 1 >= argv.length) {
-        process.stderr.write(`missing value for ${a}\n`);
-        usage(2);
-      }
-      return argv[++i];
-    };
+  walkArgs(argv, usage, (a, next) => {
     switch (a) {
-      case '--addr': opts.addr = next(); break;
-      case '--service': opts.service = next(); break;
-      case '--version': opts.version = next(); break;
-      case '--method': opts.method = next(); break;
-      case '--arg': opts.args.push(next()); break;
-      case '--args-json': opts.argsJson = next(); break;
-      case '--arg-size': opts.argSize = Number(next()); break;
+      case '--addr': opts.addr = next(); return true;
+      case '--service': opts.service = next(); return true;
+      case '--version': opts.version = next(); return true;
+      case '--method': opts.method = next(); return true;
+      case '--arg': opts.args.push(next()); return true;
+      case '--args-json': opts.argsJson = next(); return true;
+      case '--arg-size': opts.argSize = Number(next()); return true;
       case '--prop': {
         const kv = next();
         const p = kv.indexOf('=');
@@ -79,33 +65,28 @@ function parseArgs(argv) {
           usage(2);
         }
         opts.props[kv.slice(0, p)] = kv.slice(p + 1);
-        break;
+        return true;
       }
-      case '--n': opts.n = Number(next()); break;
-      case '--parallel': opts.parallel = true; break;
-      case '--timeout': opts.timeout = Number(next()); break;
-      case '--oneway': opts.oneway = true; break;
-      case '--idle-ms': opts.idleMs = Number(next()); break;
-      case '--heartbeat-ms': opts.heartbeatMs = Number(next()); break;
-      case '--hessian-version': opts.hessianVersion = next(); break;
-      case '--truncate': opts.truncate = Number(next()); break;
-      case '--verbose': opts.verbose = true; break;
-      case '-h': case '--help': usage(0); break;
+      case '--n': opts.n = Number(next()); return true;
+      case '--parallel': opts.parallel = true; return true;
+      case '--timeout': opts.timeout = Number(next()); return true;
+      case '--oneway': opts.oneway = true; return true;
+      case '--idle-ms': opts.idleMs = Number(next()); return true;
+      case '--heartbeat-ms': opts.heartbeatMs = Number(next()); return true;
+      case '--hessian-version': opts.hessianVersion = next(); return true;
+      case '--truncate': opts.truncate = Number(next()); return true;
+      case '--verbose': opts.verbose = true; return true;
       default:
-        process.stderr.write(`unknown flag: ${a}\n`);
-        usage(2);
+        return false;
     }
-  }
+  });
   if (!/^[^:]+:\d+$/.test(opts.addr)) {
     process.stderr.write('bad --addr, want host:port\n');
     usage(2);
   }
   if (!Number.isInteger(opts.n) || opts.n < 0) usage(2);
   if (!(opts.timeout > 0)) usage(2);
-  if (![ '3.0', '4.0' ].includes(opts.hessianVersion)) {
-    process.stderr.write('bad --hessian-version, want 3.0 or 4.0\n');
-    usage(2);
-  }
+  checkHessianVersion(opts.hessianVersion, usage);
   return opts;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 'use strict';
+const { walkArgs, checkHessianVersion } = require('./lib/args');
 
 // SOFA Bolt v1 (SOFARPC) demo server built on sofa-rpc-node's RpcServer.
 // Direct mode only: no registry (ZooKeeper) is used, nothing is published.
@@ -35,49 +36,29 @@ function usage(code) {
 
 function parseArgs(argv) {
   const opts = { port: 26200, host: '127.0.0.1', instance: '', version: VERSION, maxIdleMs: 90000, hessianVersion: '3.0', verbose: false };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let val;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) {
-      val = a.slice(eq + 1);
-      a = a.slice(0, eq);
-    }
-    const next = () => {
-      if (val !== undefined) return val;
-      if (i + 1 >= argv.length) {
-        process.stderr.write(`missing value for ${a}\n`);
-        usage(2);
-      }
-      return argv[++i];
-    };
+  walkArgs(argv, usage, (a, next) => {
     switch (a) {
-      case '--port': opts.port = Number(next()); break;
-      case '--host': opts.host = next(); break;
-      case '--instance': opts.instance = next(); break;
-      case '--version': opts.version = next(); break;
-      case '--max-idle-ms': opts.maxIdleMs = Number(next()); break;
-      case '--hessian-version': opts.hessianVersion = next(); break;
-      case '--verbose': opts.verbose = true; break;
-      case '-h': case '--help': usage(0); break;
+      case '--port': opts.port = Number(next()); return true;
+      case '--host': opts.host = next(); return true;
+      case '--instance': opts.instance = next(); return true;
+      case '--version': opts.version = next(); return true;
+      case '--max-idle-ms': opts.maxIdleMs = Number(next()); return true;
+      case '--hessian-version': opts.hessianVersion = next(); return true;
+      case '--verbose': opts.verbose = true; return true;
       default:
         // a bare number is taken as the port, e.g. `node server.js 26200`
         if (/^\d+$/.test(a)) {
           opts.port = Number(a);
-        } else {
-          process.stderr.write(`unknown flag: ${a}\n`);
-          usage(2);
+          return true;
         }
+        return false;
     }
-  }
+  });
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
     process.stderr.write('bad --port\n');
     usage(2);
   }
-  if (![ '3.0', '4.0' ].includes(opts.hessianVersion)) {
-    process.stderr.write('bad --hessian-version, want 3.0 or 4.0\n');
-    usage(2);
-  }
+  checkHessianVersion(opts.hessianVersion, usage);
   return opts;
 }
 
