@@ -35,7 +35,7 @@ func TestRegistryAdapterThroughIstiod(t *testing.T) {
 
 	c := zks.Client(t)
 	dir := "/dubbo/" + iface + "/providers"
-	zkEnsure(t, c, dir)
+	zktest.Ensure(t, c, dir)
 	register := func(p *provider, params ...string) string {
 		n := zkProviderNode(iface, p.addr, p.version, params...)
 		_, err := c.Create(dir+"/"+n, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))

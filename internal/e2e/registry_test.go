@@ -147,17 +147,6 @@ func zkProviderNode(iface, addr, version string, params ...string) string {
 	return url.QueryEscape(u)
 }
 
-func zkEnsure(t *testing.T, c *zk.Conn, p string) {
-	t.Helper()
-	cur := ""
-	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		cur += "/" + part
-		if _, err := c.Create(cur, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && err != zk.ErrNodeExists {
-			t.Fatalf("create %s: %v", cur, err)
-		}
-	}
-}
-
 // TestRegistryAdapterRoutesZooKeeperProviders: providers registered in a
 // real ZooKeeper become the consumer sidecar's routes through the adapter
 // (ADS, no other configuration): version routing, Dubbo's weights, tag
@@ -178,7 +167,7 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	}
 	c := zks.Client(t)
 	dir := "/dubbo/" + iface + "/providers"
-	zkEnsure(t, c, dir)
+	zktest.Ensure(t, c, dir)
 	register := func(node string) string {
 		t.Helper()
 		_, err := c.Create(dir+"/"+node, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
@@ -281,7 +270,7 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	})
 
 	t.Run("dubbo-admin override: disabled", func(t *testing.T) {
-		zkEnsure(t, c, "/dubbo/config/dubbo")
+		zktest.Ensure(t, c, "/dubbo/config/dubbo")
 		rule := "/dubbo/config/dubbo/" + iface + ":2.0.0:.configurators"
 		doc := "configVersion: v2.7\nscope: service\nkey: " + iface + ":2.0.0\nenabled: true\nconfigs:\n- addresses: [\"" + p2.addr + "\"]\n  side: provider\n  parameters:\n    disabled: \"true\"\n"
 		_, err := c.Create(rule, []byte(doc), 0, zk.WorldACL(zk.PermAll))
@@ -433,7 +422,7 @@ func TestRegistryAdapterSessionExpiryAndScale(t *testing.T) {
 	}
 	c := zks.Client(t)
 	dir := "/dubbo/" + iface + "/providers"
-	zkEnsure(t, c, dir)
+	zktest.Ensure(t, c, dir)
 	n1 := zkProviderNode(iface, p1.addr, "1.0.0")
 	_, err := c.Create(dir+"/"+n1, nil, 0, zk.WorldACL(zk.PermAll)) // persistent: outlives the test's session games
 	require.NoError(t, err)

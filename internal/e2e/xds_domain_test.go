@@ -5,16 +5,13 @@ import (
 	"testing"
 	"time"
 
-	udpatype "github.com/cncf/udpa/go/udpa/type/v1"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"github.com/golang/protobuf/ptypes"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshproto/meshproto/internal/controlplane"
 	"github.com/meshproto/meshproto/internal/dubbopeer"
@@ -23,11 +20,9 @@ import (
 // meshprotoHTTPFilter is what an Istio EnvoyFilter inserts before the
 // router: a meshproto stream filter with its JSON config in a TypedStruct.
 func meshprotoHTTPFilter(t *testing.T, name string, config map[string]interface{}) *hcm.HttpFilter {
-	v, err := structpb.NewStruct(config)
+	f, err := controlplane.MeshprotoFilter(name, config)
 	require.NoError(t, err)
-	typed, err := ptypes.MarshalAny(&udpatype.TypedStruct{TypeUrl: "meshproto/" + name, Value: v})
-	require.NoError(t, err)
-	return &hcm.HttpFilter{Name: name, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: typed}}
+	return f
 }
 
 // TestXDSDomainRouting is the Istio shape: one virtual host per service

@@ -167,3 +167,16 @@ func (s *Server) Client(t testing.TB) *zk.Conn {
 type quiet struct{}
 
 func (quiet) Printf(string, ...interface{}) {}
+
+// Ensure creates p and its parents as persistent nodes, as Dubbo does for
+// its directories; existing ones are fine.
+func Ensure(t testing.TB, c *zk.Conn, p string) {
+	t.Helper()
+	cur := ""
+	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		cur += "/" + part
+		if _, err := c.Create(cur, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && err != zk.ErrNodeExists {
+			t.Fatalf("create %s: %v", cur, err)
+		}
+	}
+}

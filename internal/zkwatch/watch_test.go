@@ -2,7 +2,6 @@ package zkwatch
 
 import (
 	"net/url"
-	"path"
 	"sync"
 	"testing"
 	"time"
@@ -45,27 +44,6 @@ func providerNode(iface, addr, version string) string {
 	return url.QueryEscape("dubbo://" + addr + "/" + iface + "?interface=" + iface + "&version=" + version)
 }
 
-func mkdirs(t *testing.T, c *zk.Conn, p string) {
-	t.Helper()
-	cur := ""
-	for _, part := range splitPath(p) {
-		cur += "/" + part
-		_, err := c.Create(cur, nil, 0, zk.WorldACL(zk.PermAll))
-		if err != nil && err != zk.ErrNodeExists {
-			t.Fatalf("create %s: %v", cur, err)
-		}
-	}
-}
-
-func splitPath(p string) []string {
-	var out []string
-	for p != "/" && p != "" {
-		out = append([]string{path.Base(p)}, out...)
-		p = path.Dir(p)
-	}
-	return out
-}
-
 // TestWatchFollowsTheRegistry: providers, interfaces and rules added and
 // removed arrive as whole states; an empty provider set is published; a
 // ZooKeeper restart keeps the last state and changes after it arrive.
@@ -74,7 +52,7 @@ func TestWatchFollowsTheRegistry(t *testing.T) {
 	c := zks.Client(t)
 
 	const a, b = "org.example.A", "org.example.B"
-	mkdirs(t, c, "/dubbo/"+a+"/providers")
+	zktest.Ensure(t, c, "/dubbo/"+a+"/providers")
 	n1 := providerNode(a, "127.0.0.1:20001", "1.0.0")
 	_, err := c.Create("/dubbo/"+a+"/providers/"+n1, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
@@ -89,16 +67,16 @@ func TestWatchFollowsTheRegistry(t *testing.T) {
 	require.True(t, w.Status().Connected)
 
 	// A second interface appears, with its providers node created later.
-	mkdirs(t, c, "/dubbo/"+b)
+	zktest.Ensure(t, c, "/dubbo/"+b)
 	rec.wait(t, "interface without providers node", func(r dubboreg.Registry) bool { p, ok := r.Providers[b]; return ok && len(p) == 0 })
-	mkdirs(t, c, "/dubbo/"+b+"/providers")
+	zktest.Ensure(t, c, "/dubbo/"+b+"/providers")
 	n2 := providerNode(b, "127.0.0.1:20002", "2.0.0")
 	_, err = c.Create("/dubbo/"+b+"/providers/"+n2, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
 	rec.wait(t, "provider of B", func(r dubboreg.Registry) bool { return len(r.Providers[b]) == 1 })
 
 	// A rule appears and changes.
-	mkdirs(t, c, "/dubbo/config/dubbo")
+	zktest.Ensure(t, c, "/dubbo/config/dubbo")
 	rule := "/dubbo/config/dubbo/" + a + "::.configurators"
 	_, err = c.Create(rule, []byte("scope: service\nkey: "+a+"\n"), 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
