@@ -118,6 +118,21 @@ func EDSCluster(name string, subsetKeys ...[]string) *cluster.Cluster {
 	return c
 }
 
+// MaxEndpointWeight is MOSN v1.3.0's largest host weight
+// (v2.MaxHostWeight): it clamps anything above, which would turn a 100:300
+// split into 100:128.
+const MaxEndpointWeight = 128
+
+// ScaleWeight maps w from 0..top into MOSN's 1..MaxEndpointWeight, keeping
+// the ratios of weights scaled with the same top (a no-op when top is
+// within range).
+func ScaleWeight(w, top uint32) uint32 {
+	if top <= MaxEndpointWeight {
+		return w
+	}
+	return uint32(max((uint64(w)*MaxEndpointWeight+uint64(top)/2)/uint64(top), 1))
+}
+
 // LeastRequest sets a cluster's lb_policy to LEAST_REQUEST, the one policy
 // in which MOSN v1.3.0 honours endpoint weights from EDS.
 func LeastRequest(c *cluster.Cluster) *cluster.Cluster {

@@ -2,6 +2,8 @@ package dubboreg
 
 import (
 	"sort"
+
+	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // Registry is what the registry holds at one moment: every provider node
@@ -186,4 +188,54 @@ func (s Service) Selections() []Selection {
 		}
 	}
 	return out
+}
+
+// TagKey is Dubbo's tag attachment, a request header under meshproto.
+const TagKey = "dubbo.tag"
+
+// Routed reports whether calls get a route to sel. A tag whose providers
+// take no traffic gets none: its calls fall back to the untagged
+// providers, as Dubbo's TagRouter does.
+func (sel Selection) Routed() bool { return sel.Tag == "" || len(sel.Providers) > 0 }
+
+// Header is one exact request-header match.
+type Header struct{ Name, Value string }
+
+// Match is what a route to sel matches: the group and version headers and
+// the tag attachment, in that order, each only when set. A route for an
+// empty group or version names no such header, so it matches calls with
+// any: TriedBefore orders such routes after the others.
+func (s Service) Match(sel Selection) []Header {
+	var hs []Header
+	if s.Group != "" {
+		hs = append(hs, Header{rpcmeta.KeyGroup, s.Group})
+	}
+	if sel.Version != "" {
+		hs = append(hs, Header{rpcmeta.KeyVersion, sel.Version})
+	}
+	if sel.Tag != "" {
+		hs = append(hs, Header{TagKey, sel.Tag})
+	}
+	return hs
+}
+
+// TriedBefore orders the routes of one interface as the proxy must try
+// them (the first route whose headers all match wins): more headers
+// first; among equals, one naming a group, so that a call of group g with
+// version 1.0.0 reaches g's version-less providers and never the
+// group-less 1.0.0 ones (Dubbo never crosses groups).
+func TriedBefore(a, b []Header) bool {
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return namesGroup(a) && !namesGroup(b)
+}
+
+func namesGroup(hs []Header) bool {
+	for _, h := range hs {
+		if h.Name == rpcmeta.KeyGroup {
+			return true
+		}
+	}
+	return false
 }

@@ -24,11 +24,10 @@ import (
 
 	"github.com/meshproto/meshproto/internal/controlplane"
 	"github.com/meshproto/meshproto/internal/dubboreg"
-	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // TagKey is Dubbo's tag attachment.
-const TagKey = "dubbo.tag"
+const TagKey = dubboreg.TagKey
 
 // There are no routes for a consumer's version "*" (any version): a Dubbo
 // consumer resolves it to one provider's version before it sends, and a
@@ -63,6 +62,7 @@ func Translate(m dubboreg.Model, o Options) (controlplane.Resources, error) {
 	}
 	rc := controlplane.RouteConfig(routeName)
 	vhosts := map[string]*route.VirtualHost{}
+	specs := map[*route.VirtualHost][]routeSpec{}
 	for _, svc := range m.Services { // sorted by interface, then group
 		vh := vhosts[svc.Interface]
 		if vh == nil {
@@ -78,10 +78,14 @@ func Translate(m dubboreg.Model, o Options) (controlplane.Resources, error) {
 			res.Clusters = append(res.Clusters, controlplane.LeastRequest(controlplane.EDSCluster(c.name)))
 			res.Endpoints = append(res.Endpoints, controlplane.Assignment(c.name, c.eps...))
 		}
-		vh.Routes = append(vh.Routes, routes...)
+		specs[vh] = append(specs[vh], routes...)
 	}
 	for _, vh := range rc.VirtualHosts {
-		sortRoutes(vh.Routes)
+		rs := specs[vh]
+		sort.SliceStable(rs, func(i, j int) bool { return dubboreg.TriedBefore(rs[i].match, rs[j].match) })
+		for _, r := range rs {
+			vh.Routes = append(vh.Routes, r.route)
+		}
 	}
 	res.Routes = []*route.RouteConfiguration{rc}
 	metadata, err := controlplane.MeshprotoFilter("meshproto_metadata", map[string]interface{}{"host": "{service}"})
@@ -98,11 +102,17 @@ type clusterEndpoints struct {
 	eps  []controlplane.Endpoint
 }
 
+// routeSpec is a route and what it matches, for ordering.
+type routeSpec struct {
+	match []dubboreg.Header
+	route *route.Route
+}
+
 // service renders one interface and group: a cluster per selection, and
 // a route for each that Dubbo would route to.
-func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []*route.Route) {
+func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []routeSpec) {
 	var clusters []clusterEndpoints
-	var routes []*route.Route
+	var routes []routeSpec
 	for _, sel := range svc.Selections() {
 		c := ClusterName(svc.Interface, svc.Group, sel.Version, sel.Tag)
 		ce := clusterEndpoints{name: c}
@@ -111,71 +121,28 @@ func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []*route.Rout
 				Labels: map[string]string{"version": p.Version}})
 		}
 		clusters = append(clusters, ce)
-		if sel.Tag != "" && len(sel.Providers) == 0 {
-			continue // no route: the call falls back to the untagged providers, as in Dubbo
+		if !sel.Routed() {
+			continue
+		}
+		match := svc.Match(sel)
+		var hs []*route.HeaderMatcher
+		for _, h := range match {
+			hs = append(hs, controlplane.Header(h.Name, h.Value))
 		}
 		a := controlplane.Action{Cluster: c, Timeout: o.Timeout, Retries: o.Retries, RetryOn: "connect-failure,refused-stream"}
-		routes = append(routes, controlplane.Route(c, a, matchers(svc.Group, sel.Version, sel.Tag)...))
+		routes = append(routes, routeSpec{match, controlplane.Route(c, a, hs...)})
 	}
 	return clusters, routes
 }
 
-// maxWeight is MOSN v1.3.0's largest host weight (v2.MaxHostWeight): it
-// clamps anything above, which would turn Dubbo's 100:300 into 100:128.
-const maxWeight = 128
-
 // scaleWeights keeps the ratios of Dubbo's weights (default 100) within
-// MOSN's 1..128 by scaling a cluster's weights down together.
+// MOSN's range by scaling a cluster's weights down together.
 func scaleWeights(eps []controlplane.Endpoint) {
 	var top uint32
 	for _, ep := range eps {
 		top = max(top, ep.Weight)
 	}
-	if top <= maxWeight {
-		return
-	}
 	for i := range eps {
-		w := (uint64(eps[i].Weight)*maxWeight + uint64(top)/2) / uint64(top)
-		eps[i].Weight = uint32(max(w, 1))
+		eps[i].Weight = controlplane.ScaleWeight(eps[i].Weight, top)
 	}
-}
-
-// matchers: the group and version headers, and the tag attachment. A
-// route for an empty group or version names no such header, so it
-// matches calls with any: sortRoutes orders such routes last.
-func matchers(group, version, tag string) []*route.HeaderMatcher {
-	var hs []*route.HeaderMatcher
-	if group != "" {
-		hs = append(hs, controlplane.Header(rpcmeta.KeyGroup, group))
-	}
-	if version != "" {
-		hs = append(hs, controlplane.Header(rpcmeta.KeyVersion, version))
-	}
-	if tag != "" {
-		hs = append(hs, controlplane.Header(TagKey, tag))
-	}
-	return hs
-}
-
-// sortRoutes puts the most specific routes first: MOSN takes the first
-// route whose headers all match. Among routes naming as many headers, one
-// that names a group goes first: a call of group g with version 1.0.0 must
-// reach g's version-less providers, never the group-less 1.0.0 ones
-// (Dubbo never crosses groups).
-func sortRoutes(rs []*route.Route) {
-	namesGroup := func(r *route.Route) bool {
-		for _, h := range r.GetMatch().GetHeaders() {
-			if h.GetName() == rpcmeta.KeyGroup {
-				return true
-			}
-		}
-		return false
-	}
-	sort.SliceStable(rs, func(i, j int) bool {
-		hi, hj := len(rs[i].GetMatch().GetHeaders()), len(rs[j].GetMatch().GetHeaders())
-		if hi != hj {
-			return hi > hj
-		}
-		return namesGroup(rs[i]) && !namesGroup(rs[j])
-	})
 }

@@ -11,7 +11,7 @@
 // port, Dubbo's weight, and labels for version, group and tag), a
 // DestinationRule with a subset per selection and a VirtualService that
 // matches the request's version, group and dubbo.tag headers in Dubbo's
-// order (internal/dubboreg.Service.Selections). The protobuf encoding is
+// order (internal/dubboreg: Selections, Match, TriedBefore). The protobuf encoding is
 // written here field by field (protowire): the module keeps MOSN's old
 // istio.io/api, which has no MCP-era types.
 package istiomcp
@@ -23,8 +23,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/meshproto/meshproto/internal/controlplane"
 	"github.com/meshproto/meshproto/internal/dubboreg"
-	"github.com/meshproto/meshproto/protocols/rpcmeta"
 )
 
 // Labels the WorkloadEntries carry; the subsets select on them.
@@ -32,11 +32,8 @@ const (
 	LabelService = "meshproto.io/dubbo-service" // which ServiceEntry selects the workload
 	LabelVersion = "version"
 	LabelGroup   = "dubbo.group"
-	LabelTag     = "dubbo.tag"
+	LabelTag     = dubboreg.TagKey
 )
-
-// maxWeight is MOSN v1.3.0's largest endpoint weight (v2.MaxHostWeight).
-const maxWeight = 128
 
 // Options say what the registry does not.
 type Options struct {
@@ -109,10 +106,7 @@ func Objects(m dubboreg.Model, o Options) []Object {
 				if p.Disabled || p.Weight == 0 {
 					continue
 				}
-				w := p.Weight
-				if top > maxWeight {
-					w = uint32(max((uint64(w)*maxWeight+uint64(top)/2)/uint64(top), 1))
-				}
+				w := controlplane.ScaleWeight(p.Weight, top)
 				labels := map[string]string{LabelService: name, LabelVersion: p.Version, LabelGroup: p.Group, LabelTag: p.Tag}
 				out = append(out, Object{WorkloadEntry, ns, objectName(iface + "@" + p.Key() + "@" + p.Address()), &workloadEntry{
 					address: p.Host, port: p.Port, labels: labels, weight: w,
@@ -121,33 +115,12 @@ func Objects(m dubboreg.Model, o Options) []Object {
 			for _, sel := range svc.Selections() {
 				sub := subsetName(svc.Group, sel.Version, sel.Tag)
 				dr.subsets = append(dr.subsets, subset{sub, map[string]string{LabelVersion: sel.Version, LabelGroup: svc.Group, LabelTag: sel.Tag}})
-				if sel.Tag != "" && len(sel.Providers) == 0 {
-					continue // Dubbo falls back to the untagged providers
+				if sel.Routed() {
+					vs.routes = append(vs.routes, httpRoute{name: sub, subset: sub, headers: svc.Match(sel)})
 				}
-				r := httpRoute{name: sub, subset: sub, headers: map[string]string{}}
-				if svc.Group != "" {
-					r.headers[rpcmeta.KeyGroup] = svc.Group
-				}
-				if sel.Version != "" {
-					r.headers[rpcmeta.KeyVersion] = sel.Version
-				}
-				if sel.Tag != "" {
-					r.headers[LabelTag] = sel.Tag
-				}
-				vs.routes = append(vs.routes, r)
 			}
 		}
-		// MOSN takes the first route that matches: the most specific
-		// first, group routes before group-less ones (as dubboxds).
-		sort.SliceStable(vs.routes, func(i, j int) bool {
-			a, b := vs.routes[i], vs.routes[j]
-			if len(a.headers) != len(b.headers) {
-				return len(a.headers) > len(b.headers)
-			}
-			_, ga := a.headers[rpcmeta.KeyGroup]
-			_, gb := b.headers[rpcmeta.KeyGroup]
-			return ga && !gb
-		})
+		sort.SliceStable(vs.routes, func(i, j int) bool { return dubboreg.TriedBefore(vs.routes[i].headers, vs.routes[j].headers) })
 		out = append(out, Object{DestinationRule, ns, name, dr}, Object{VirtualService, ns, name, vs})
 	}
 	sort.SliceStable(out, func(i, j int) bool {

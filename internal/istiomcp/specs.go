@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/meshproto/meshproto/internal/dubboreg"
 )
 
 // Field numbers are those of istio.io/api networking/v1alpha3 (the proto
@@ -106,7 +108,7 @@ func (d *destinationRule) yaml(b *strings.Builder, in string) {
 
 type httpRoute struct {
 	name    string
-	headers map[string]string // exact matches
+	headers []dubboreg.Header // exact matches
 	subset  string
 }
 
@@ -125,11 +127,11 @@ func (v *virtualService) proto() []byte {
 	b = str(b, 1, v.host)
 	for _, r := range v.routes {
 		var match []byte
-		for _, k := range sortedKeys(r.headers) {
+		for _, h := range r.headers {
 			var entry []byte
-			entry = str(entry, 1, k)
-			entry = msg(entry, 2, str(nil, 1, r.headers[k])) // StringMatch.exact
-			match = msg(match, 5, entry)                     // headers map<string, StringMatch>
+			entry = str(entry, 1, h.Name)
+			entry = msg(entry, 2, str(nil, 1, h.Value)) // StringMatch.exact
+			match = msg(match, 5, entry)                // headers map<string, StringMatch>
 		}
 		var dest []byte
 		dest = str(dest, 1, v.host)
@@ -154,8 +156,8 @@ func (v *virtualService) yaml(b *strings.Builder, in string) {
 		fmt.Fprintf(b, "%s- name: %s\n", in, r.name)
 		if len(r.headers) > 0 {
 			fmt.Fprintf(b, "%s  match:\n%s  - headers:\n", in, in)
-			for _, k := range sortedKeys(r.headers) {
-				fmt.Fprintf(b, "%s      %s: {exact: %s}\n", in, k, quote(r.headers[k]))
+			for _, h := range r.headers {
+				fmt.Fprintf(b, "%s      %s: {exact: %s}\n", in, h.Name, quote(h.Value))
 			}
 		}
 		fmt.Fprintf(b, "%s  route:\n%s  - destination: {host: %s, subset: %s, port: {number: %d}}\n", in, in, quote(v.host), r.subset, v.port)
