@@ -248,32 +248,46 @@ func (w *Watcher) loop(ctx context.Context, p string, list func() (<-chan zk.Eve
 func (w *Watcher) setInterfaces(_ context.Context, ifaces []string, _ bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	isInterface := func(i string) bool {
+		return i != "config" && i != "metadata" && i != "mapping" // Dubbo's rule and metadata trees
+	}
+	w.followLocked(w.ifaceStop, ifaces, isInterface, func(ctx context.Context, iface string) {
+		w.children(ctx, w.providersPath(iface), func(ctx context.Context, nodes []string, _ bool) {
+			w.setProviders(ctx, iface, nodes)
+		})
+	}, func(iface string) {
+		delete(w.providers, iface)
+		w.forgetLocked(w.providersPath(iface))
+	})
+	w.listedLocked(w.cfg.Root)
+}
+
+// followLocked keeps one watch per name in names that keep accepts: a
+// new name gets run in its own goroutine, with a context that ends when
+// the name goes; a gone name's watch is stopped and drop called.
+func (w *Watcher) followLocked(stops map[string]context.CancelFunc, names []string, keep func(string) bool,
+	run func(ctx context.Context, name string), drop func(name string)) {
 	want := map[string]bool{}
-	for _, i := range ifaces {
-		if i == "config" || i == "metadata" || i == "mapping" {
-			continue // Dubbo's rule and metadata trees, not interfaces
+	for _, n := range names {
+		if !keep(n) {
+			continue
 		}
-		want[i] = true
-		if w.ifaceStop[i] == nil {
+		want[n] = true
+		if stops[n] == nil {
 			ctx, cancel := context.WithCancel(w.ctx)
-			w.ifaceStop[i] = cancel
+			stops[n] = cancel
 			w.pending++
 			w.wg.Add(1)
-			iface := i
-			go w.children(ctx, w.providersPath(iface), func(ctx context.Context, nodes []string, exists bool) {
-				w.setProviders(ctx, iface, nodes)
-			})
+			go run(ctx, n)
 		}
 	}
-	for i, stop := range w.ifaceStop {
-		if !want[i] {
+	for n, stop := range stops {
+		if !want[n] {
 			stop()
-			delete(w.ifaceStop, i)
-			delete(w.providers, i)
-			w.forgetLocked(w.providersPath(i))
+			delete(stops, n)
+			drop(n)
 		}
 	}
-	w.listedLocked(w.cfg.Root)
 }
 
 func (w *Watcher) setProviders(ctx context.Context, iface string, nodes []string) {
@@ -301,34 +315,18 @@ func (w *Watcher) rulePath(name string) string { return path.Join(w.cfg.Root, "c
 func (w *Watcher) setRuleNodes(_ context.Context, names []string, _ bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	want := map[string]bool{}
-	for _, n := range names {
-		if _, _, ok := dubboreg.RuleNode(n); !ok {
-			continue
+	isRule := func(n string) bool { _, _, ok := dubboreg.RuleNode(n); return ok }
+	w.followLocked(w.ruleStop, names, isRule, func(ctx context.Context, name string) {
+		w.data(ctx, w.rulePath(name), func(doc []byte, exists bool) {
+			w.setRule(ctx, name, doc, exists)
+		})
+	}, func(name string) {
+		if _, ok := w.rules[name]; ok {
+			delete(w.rules, name)
+			w.markLocked()
 		}
-		want[n] = true
-		if w.ruleStop[n] == nil {
-			ctx, cancel := context.WithCancel(w.ctx)
-			w.ruleStop[n] = cancel
-			w.pending++
-			w.wg.Add(1)
-			name := n
-			go w.data(ctx, w.rulePath(name), func(doc []byte, exists bool) {
-				w.setRule(ctx, name, doc, exists)
-			})
-		}
-	}
-	for n, stop := range w.ruleStop {
-		if !want[n] {
-			stop()
-			delete(w.ruleStop, n)
-			if _, ok := w.rules[n]; ok {
-				delete(w.rules, n)
-				w.markLocked()
-			}
-			w.forgetLocked(w.rulePath(n))
-		}
-	}
+		w.forgetLocked(w.rulePath(name))
+	})
 	w.listedLocked(path.Join(w.cfg.Root, "config", "dubbo"))
 }
 
