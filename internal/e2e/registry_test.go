@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -220,6 +223,61 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 		}
 		got, status := call("3.0.0", nil)
 		assert.NotEqual(t, byte(dubbopeer.StatusOK), status, "no provider of 3.0.0: %s", got)
+	})
+
+	t.Run("hostile input beside a healthy client on the shared upstream", func(t *testing.T) {
+		// The healthy client's calls and the bad connections' good frames
+		// go to p2 over the sidecar's shared upstream connection.
+		var stop atomic.Bool
+		var calls, bad atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for !stop.Load() {
+				got, _ := call("2.0.0", nil)
+				calls.Add(1)
+				if got != "p2" {
+					bad.Add(1)
+				}
+			}
+		}()
+		good, err := dubbopeer.EncodeRequestFrame(9, &dubbopeer.Invocation{Service: iface, Method: "greet", Version: "2.0.0", Args: []interface{}{"x"}}, true)
+		require.NoError(t, err)
+		withLength := func(n uint32) []byte {
+			h := append([]byte(nil), good[:16]...)
+			binary.BigEndian.PutUint32(h[12:], n)
+			return h
+		}
+		for _, send := range [][]byte{[]byte("not dubbo\r\n\r\n"), withLength(0x7fffffff), withLength(8<<20 + 1)} {
+			conn, err := net.Dial("tcp", listen)
+			require.NoError(t, err)
+			_, err = conn.Write(send)
+			require.NoError(t, err)
+			expectClosed(t, conn, 3*time.Second)
+			_ = conn.Close()
+		}
+		// A malformed body: a Dubbo error for that request, the connection
+		// stays and serves the next one.
+		conn, err := net.Dial("tcp", listen)
+		require.NoError(t, err)
+		defer conn.Close()
+		body := []byte{0x05, '2', '.', '0', '.', '2', 0x04, 'S', 'v', 'c', '1', 0x00, 0x01, 'm', 0x01, 'I'}
+		malformed := append(append([]byte(nil), good[:16]...), body...)
+		binary.BigEndian.PutUint32(malformed[12:], uint32(len(body)))
+		_, err = conn.Write(malformed)
+		require.NoError(t, err)
+		res := readResponse(t, conn)
+		assert.Equal(t, uint64(9), res.RequestID)
+		assert.Equal(t, byte(40), res.Status, "BAD_REQUEST")
+		_, err = conn.Write(good)
+		require.NoError(t, err)
+		res = readResponse(t, conn)
+		assert.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+		assert.Equal(t, "p2", res.Attachments["instance"])
+		stop.Store(true)
+		<-done
+		assert.Positive(t, calls.Load())
+		assert.Zero(t, bad.Load(), "the healthy client saw errors or another's answers")
 	})
 
 	t.Run("tag routing with Dubbo's untagged fallback", func(t *testing.T) {
