@@ -7,8 +7,10 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 FUZZTIME  ?= 30s
+# Minimizing a new input takes up to 60 s by default: all of a short run.
+FUZZMINIMIZE ?= 3s
 
-.PHONY: all build examples dubbogo thrift istiod peers plugins plugin-check test race unit e2e soak bench fuzz demo demo-registry vet fmt clean help
+.PHONY: all build examples dubbogo thrift istiod jaeger peers plugins plugin-check test race unit e2e soak bench fuzz demo demo-registry vet fmt clean help
 
 all: build
 
@@ -17,7 +19,7 @@ help:
 	@echo "make test     vet, unit tests, fuzz seed corpora, end-to-end tests (builds first)"
 	@echo "make e2e      only the end-to-end tests through build/mosn"
 	@echo "make race     the unit tests under the race detector"
-	@echo "make peers    the dubbo-go v3 and Thrift peers and istiod (their own Go modules) into build/"
+	@echo "make peers    the dubbo-go v3 and Thrift peers, istiod and Jaeger (their own Go modules) into build/"
 	@echo "make plugins  build/mosn-host (no meshproto inside) and every codec/filter as build/plugins/*.so"
 	@echo "make plugin-check  compare each .so with build/mosn-host (MOSN=path to check another binary)"
 	@echo "make fuzz     run every fuzz target for FUZZTIME (default 30s) each"
@@ -40,7 +42,7 @@ examples:
 ## this go.mod with the same toolchain and flags (a .so loads only into a MOSN
 ## built that way). Each .so carries the version in its name; the unversioned
 ## symlink is what configs/plugin refers to.
-PLUGINS := codec-dubbo codec-thrift filter-metadata filter-access filter-fault filter-headers filter-metrics filter-ratelimit filter-conn-limit
+PLUGINS := codec-dubbo codec-thrift codec-bolt codec-spec filter-metadata filter-access filter-fault filter-headers filter-metrics filter-ratelimit filter-conn-limit filter-trace
 MOSN ?= $(BUILD)/mosn-host
 
 plugins:
@@ -72,9 +74,16 @@ thrift:
 istiod:
 	./internal/istiod/build.sh $(BUILD)/istiod/pilot-discovery
 
-peers: dubbogo thrift istiod
+## jaeger: the Jaeger v2 trace collector from the jaegertracing/jaeger module
+## (its own module in internal/jaeger), which the tracing tests export spans
+## to. About 4.5 minutes and 2.1 GB the first time; then only when
+## internal/jaeger changes.
+jaeger:
+	./internal/jaeger/build.sh $(BUILD)/jaeger/jaeger
 
-PEER_ENV = MESHPROTO_MOSN=$(BUILD)/mosn MESHPROTO_REGISTRY_ADAPTER=$(BUILD)/registry-adapter MESHPROTO_ISTIOD=$(BUILD)/istiod MESHPROTO_DUBBOGO=$(BUILD)/dubbogo MESHPROTO_THRIFT=$(BUILD)/thrift MESHPROTO_PLUGINS=$(BUILD)/plugins
+peers: dubbogo thrift istiod jaeger
+
+PEER_ENV = MESHPROTO_MOSN=$(BUILD)/mosn MESHPROTO_REGISTRY_ADAPTER=$(BUILD)/registry-adapter MESHPROTO_ISTIOD=$(BUILD)/istiod MESHPROTO_DUBBOGO=$(BUILD)/dubbogo MESHPROTO_THRIFT=$(BUILD)/thrift MESHPROTO_PLUGINS=$(BUILD)/plugins MESHPROTO_JAEGER=$(BUILD)/jaeger
 
 vet:
 	$(GO) vet ./...
@@ -122,13 +131,16 @@ bench:
 
 ## fuzz: each target for FUZZTIME; crashers land in testdata/fuzz and become regression cases.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/dubbo/dubbofuzz/
-	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/hessian2/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/thrift/
-	$(GO) test -run '^$$' -fuzz '^FuzzSkipStruct$$' -fuzztime $(FUZZTIME) ./internal/thriftwire/
-	$(GO) test -run '^$$' -fuzz '^FuzzMessageHeader$$' -fuzztime $(FUZZTIME) ./internal/thriftwire/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseProvider$$' -fuzztime $(FUZZTIME) ./internal/dubboreg/
-	$(GO) test -run '^$$' -fuzz '^FuzzPeek$$' -fuzztime $(FUZZTIME) ./internal/boltwire/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./protocols/dubbo/dubbofuzz/
+	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/hessian2/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./protocols/thrift/
+	$(GO) test -run '^$$' -fuzz '^FuzzSkipStruct$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/thriftwire/
+	$(GO) test -run '^$$' -fuzz '^FuzzMessageHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/thriftwire/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseProvider$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/dubboreg/
+	$(GO) test -run '^$$' -fuzz '^FuzzPeek$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/boltwire/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./protocols/bolt/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./protocols/spec/
+	$(GO) test -run '^$$' -fuzz '^FuzzSpec$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./protocols/spec/
 
 demo: build thrift
 	./scripts/demo

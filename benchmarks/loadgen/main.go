@@ -1,4 +1,4 @@
-// Command loadgen drives a Dubbo or Thrift endpoint (-protocol) with
+// Command loadgen drives a Dubbo, Thrift or SOFA Bolt endpoint (-protocol) with
 // pipelined two-way calls and prints one JSON line of results.
 //
 // Each of -conns connections keeps -inflight calls outstanding (a closed
@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshproto/meshproto/benchmarks/boltwire"
 	"github.com/meshproto/meshproto/benchmarks/dubbowire"
 	"github.com/meshproto/meshproto/benchmarks/thriftwire"
 )
@@ -55,14 +56,14 @@ func main() {
 	flag.StringVar(&c.method, "method", "echo", "method name")
 	flag.StringVar(&c.version, "version", "1.0.0", "service version")
 	flag.StringVar(&c.label, "label", "", "setup name copied into the JSON line")
-	flag.StringVar(&c.protocol, "protocol", "dubbo", "dubbo, thrift-framed-binary or thrift-header-compact (Thrift calls \"<service>:<method>\", multiplexed)")
+	flag.StringVar(&c.protocol, "protocol", "dubbo", "dubbo, bolt (SOFARPC echo, service org.meshproto.demo.BoltEcho), thrift-framed-binary or thrift-header-compact (Thrift calls \"<service>:<method>\", multiplexed)")
 	flag.Parse()
 	if c.argBytes < 32 || c.argBytes > 1<<20 || c.conns < 1 || c.inflight < 1 || c.duration <= 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: need -arg-bytes in [32,1048576], -conns >= 1, -inflight >= 1, -duration > 0")
 		os.Exit(2)
 	}
 	if c.protocol != "dubbo" && c.inflight&(c.inflight-1) != 0 {
-		fmt.Fprintln(os.Stderr, "loadgen: Thrift needs -inflight a power of two (slots are told apart by 32-bit sequence ids)")
+		fmt.Fprintln(os.Stderr, "loadgen: Thrift and Bolt need -inflight a power of two (slots are told apart by 32-bit ids)")
 		os.Exit(2)
 	}
 	if _, err := newWire(c, nil); err != nil {
@@ -335,9 +336,11 @@ type wire struct {
 	req     *dubbowire.Request // Dubbo
 	dubbo   *dubbowire.Reader
 	thrift  *thriftwire.Reader
+	bolt    *boltwire.Reader // Bolt (SOFARPC)
 	kind    thriftwire.Kind
 	name    string // Thrift: "service:method"
 	scratch []byte // a chunked Dubbo value, gathered
+	isBolt  bool
 }
 
 // response is one frame read: its id, the echoed value or why it is bad;
@@ -357,6 +360,15 @@ func newWire(c config, nc net.Conn) (*wire, error) {
 			w.dubbo = dubbowire.NewReader(nc)
 		}
 		return w, nil
+	case "bolt":
+		if c.argBytes > boltwire.MaxArg {
+			return nil, fmt.Errorf("-protocol bolt: -arg-bytes at most %d", boltwire.MaxArg)
+		}
+		w.isBolt = true
+		if nc != nil {
+			w.bolt = boltwire.NewReader(nc)
+		}
+		return w, nil
 	}
 	k, err := thriftwire.ParseProtocol(c.protocol)
 	if err != nil {
@@ -370,6 +382,9 @@ func newWire(c config, nc net.Conn) (*wire, error) {
 }
 
 func (w *wire) appendCall(out []byte, id uint64, arg []byte) []byte {
+	if w.isBolt {
+		return boltwire.AppendRequest(out, uint32(id), arg)
+	}
 	if w.thrift != nil {
 		return thriftwire.AppendMessage(out, w.kind, thriftwire.Call, w.name, int32(uint32(id)), arg)
 	}
@@ -379,13 +394,29 @@ func (w *wire) appendCall(out []byte, id uint64, arg []byte) []byte {
 // sameID compares a slot's call id with a response's: Thrift sequence ids
 // are 32 bits.
 func (w *wire) sameID(slot, got uint64) bool {
-	if w.thrift != nil {
+	if w.thrift != nil || w.isBolt {
 		return uint32(slot) == uint32(got) && slot != 0
 	}
 	return slot == got
 }
 
 func (w *wire) next() (response, error) {
+	if w.bolt != nil {
+		f, err := w.bolt.Next()
+		if err != nil {
+			return response{}, err
+		}
+		if f.Request || f.Heartbeat {
+			return response{skip: true}, nil
+		}
+		r := response{id: uint64(f.ID)}
+		if f.Status != 0 {
+			r.err = fmt.Errorf("bolt status %d", f.Status)
+		} else {
+			r.value, r.err = boltwire.ResponseValue(f.Content)
+		}
+		return r, nil
+	}
 	if w.thrift != nil {
 		f, err := w.thrift.Next()
 		if err != nil {

@@ -27,7 +27,7 @@ function usage(code) {
                     hessian dialect of sofa-bolt-node (default 3.0, sofa-rpc-node's default:
                     the Hessian 2 draft of Java hessian 3.1.3; 4.0 = Hessian 2.0 final).
                     Client and server must use the same one.
-  --verbose         print sofa-rpc-node's info/warn logs and per-request lines on stderr
+  --verbose         print sofa-rpc-node's info and error logs and per-request lines on stderr (its warnings, such as a dropped connection, always are)
   -h, --help        this text
 `;
   (code ? process.stderr : process.stdout).write(text);
@@ -74,7 +74,10 @@ function makeLogger(verbose) {
   return {
     debug() {},
     info(...args) { if (verbose) out('info', args); },
-    warn(...args) { if (verbose) out('warn', args); },
+    // Always: sofa-rpc-node warns when it drops a connection (a decode or
+    // encode error, idle), which is what a test needs to see when a
+    // shared upstream connection goes away.
+    warn(...args) { out('warn', args); },
     error(...args) {
       // business errors from fail() are logged by RpcService at error level
       if (verbose) out('error', args);

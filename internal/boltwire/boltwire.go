@@ -92,10 +92,21 @@ func (h *Header) IsHeartbeat() bool { return h.CmdCode == CmdHeartbeat }
 // while b is too short to say more, and an error when the bytes are no
 // Bolt frame or the frame would exceed max bytes (0: no bound).
 func Peek(b []byte, max int) (*Header, error) {
-	if len(b) < 1 {
-		return nil, nil
+	var h Header
+	ok, err := h.Read(b, max)
+	if !ok || err != nil {
+		return nil, err
 	}
-	h := &Header{Proto: b[0]}
+	return &h, nil
+}
+
+// Read is Peek into h, which a decode loop keeps so that it allocates
+// nothing: ok is false while b is too short.
+func (h *Header) Read(b []byte, max int) (ok bool, err error) {
+	if len(b) < 1 {
+		return false, nil
+	}
+	*h = Header{Proto: b[0]}
 	var req, resp int // fixed header sizes
 	switch h.Proto {
 	case ProtoV1:
@@ -103,18 +114,18 @@ func Peek(b []byte, max int) (*Header, error) {
 	case ProtoV2:
 		req, resp = 24, 22
 	default:
-		return nil, fmt.Errorf("%w: protocol byte 0x%02x", ErrProtocol, b[0])
+		return false, fmt.Errorf("%w: protocol byte 0x%02x", ErrProtocol, b[0])
 	}
 	i := 1
 	if h.Proto == ProtoV2 {
 		if len(b) < 2 {
-			return nil, nil
+			return false, nil
 		}
 		h.Ver1 = b[1]
 		i = 2
 	}
 	if len(b) < i+1 {
-		return nil, nil
+		return false, nil
 	}
 	h.Type = b[i]
 	switch h.Type {
@@ -123,10 +134,10 @@ func Peek(b []byte, max int) (*Header, error) {
 	case TypeResponse:
 		h.Len = resp
 	default:
-		return nil, fmt.Errorf("%w: type %d", ErrProtocol, h.Type)
+		return false, fmt.Errorf("%w: type %d", ErrProtocol, h.Type)
 	}
 	if len(b) < h.Len {
-		return nil, nil
+		return false, nil
 	}
 	h.CmdCode = binary.BigEndian.Uint16(b[i+1:])
 	h.Ver2 = b[i+3]
@@ -148,17 +159,22 @@ func Peek(b []byte, max int) (*Header, error) {
 	h.HeaderLen = binary.BigEndian.Uint16(b[j+2:])
 	h.ContentLen = binary.BigEndian.Uint32(b[j+4:])
 	if h.CmdCode > CmdResponse {
-		return nil, fmt.Errorf("%w: command code %d", ErrProtocol, h.CmdCode)
+		return false, fmt.Errorf("%w: command code %d", ErrProtocol, h.CmdCode)
+	}
+	if h.Switch > 1 {
+		// Only bit 0 (CRC) is defined; a peer reading other bits its own
+		// way is not to be sent a frame the proxy understood differently.
+		return false, fmt.Errorf("%w: switch 0x%02x", ErrProtocol, h.Switch)
 	}
 	total := uint64(h.Len) + uint64(h.ClassLen) + uint64(h.HeaderLen) + uint64(h.ContentLen)
 	if h.Proto == ProtoV2 && h.Switch&1 != 0 {
 		total += 4
 	}
 	if max > 0 && total > uint64(max) {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrTooLarge, total, max)
+		return false, fmt.Errorf("%w: %d bytes (max %d)", ErrTooLarge, total, max)
 	}
 	h.FrameLen = int(total)
-	return h, nil
+	return true, nil
 }
 
 // Parts are the variable sections of a whole frame, slices of it.

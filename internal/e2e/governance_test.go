@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ type governed struct {
 	thrift      string
 	metricsAddr string
 	provider    *provider
+	proc        *mosnProc
 }
 
 func startGoverned(t *testing.T) *governed {
@@ -35,7 +37,7 @@ func startGoverned(t *testing.T) *governed {
 	g.provider.start(t)
 	t.Cleanup(g.provider.stop)
 	startPeer(t, "thrift-server", server, "-addr", p.addr(9090), "-transport", "header", "-multiplex", "-instance", "governed-thrift")
-	startMOSN(t, "governed-sidecar", loadConfig(t, "configs/governance/sidecar.json", p), g.dubbo, g.thrift)
+	g.proc = startMOSN(t, "governed-sidecar", loadConfig(t, "configs/governance/sidecar.json", p), g.dubbo, g.thrift)
 	return g
 }
 
@@ -227,4 +229,31 @@ func TestGovernanceThrift(t *testing.T) {
 		assert.Regexp(t, `meshproto_rpc_responses_total\{method="divide",outcome="local",protocol="thrift",service="Calculator",status="403"\} [1-9]`, body)
 		assert.Regexp(t, `meshproto_access_requests\{action="deny",rule="no-divide"\} [1-9]`, body)
 	})
+}
+
+// TestAccessLogDubboAndThrift: configs/governance/sidecar.json's access log
+// format prints the RPC fields of a Dubbo and a Thrift call (hessian client
+// and the Go Thrift client), answered or refused, on MOSN's stdout.
+func TestAccessLogDubboAndThrift(t *testing.T) {
+	t.Parallel()
+	clients := thriftClients(t)
+	g := startGoverned(t)
+	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), g.dubbo)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	res := call(t, c, greetingService, "greet", []interface{}{"x"}, map[string]string{"x-tenant": "t-log"})
+	require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+	res = call(t, c, orderService, "place", []interface{}{"book"}, nil)
+	require.Equal(t, byte(40), res.Status)
+	lines, _ := clients[0].run(t, "-addr", g.thrift, "-transport", "header", "-protocol", "compact", "-multiplex", "-method", "greet", "-name", "log")
+	require.Len(t, lines, 1)
+	require.True(t, lines[0].OK, lines[0].Error)
+	for _, want := range []string{
+		`dubbo request ` + greetingService + ` 1.0.0 greet id=\d+ tenant=t-log from=127.0.0.1:\d+ cluster=\S+ success status=20 `,
+		`dubbo request ` + orderService + ` \S+ place id=\d+ .* local status=403 .* error=meshproto: .*orders`,
+		`thrift request Greeter - greet id=\d+ .* success status=0 `,
+	} {
+		re := regexp.MustCompile(want)
+		require.Eventually(t, func() bool { return re.MatchString(g.proc.log.String()) }, 5*time.Second, 100*time.Millisecond, want)
+	}
 }

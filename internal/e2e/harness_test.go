@@ -140,6 +140,9 @@ func loadConfig(t testing.TB, rel string, p ports) []byte {
 		s = strings.ReplaceAll(s, fmt.Sprintf(`"port_value": %d`, from), fmt.Sprintf(`"port_value": %d`, to))
 		s = strings.ReplaceAll(s, fmt.Sprintf(`"port": %d`, from), fmt.Sprintf(`"port": %d`, to))
 	}
+	// Frame specs named relative to configs/<dir>/ (the config is started
+	// from a temporary directory).
+	s = strings.ReplaceAll(s, `"file": "../specs/`, `"file": "`+filepath.Join(repoRoot(), "configs", "specs")+`/`)
 	var check map[string]interface{}
 	require.NoError(t, json.Unmarshal([]byte(s), &check), "config %s", rel)
 	return []byte(s)

@@ -39,6 +39,7 @@ type istioMesh struct {
 	v1, v2      *provider
 	sidecars    map[string]*mosnProc
 	istiod      *syncBuffer
+	ports       ports
 }
 
 // The workloads of configs/istio/resources: name, address, labels.
@@ -53,14 +54,16 @@ var istioWorkloads = []struct {
 	{"thrift-server-v2", "127.0.0.22", map[string]string{"app": "thrift-server", "version": "v2"}},
 }
 
-func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
+// extra are more shipped Istio files for istiod (an EnvoyFilter).
+func startIstioMesh(t *testing.T, meshEdit func(string) string, extra ...string) *istioMesh {
 	t.Helper()
 	thriftServer := peerBinary(t, "MESHPROTO_THRIFT", "server")
 	dubbogoProvider := peerBinary(t, "MESHPROTO_DUBBOGO", "provider")
 	// 20880: the RPC services' port (the consumer's egress listener and
 	// every provider sidecar's inbound one); 20980...9190: the applications.
-	p := newPorts(t, 20880, 20980, 20990, 21080, 9090, 9190, 15010, 18080, 15017, 15014, 19876)
-	m := &istioMesh{servicePort: p[20880], sidecars: map[string]*mosnProc{}}
+	// 4318: a trace collector's OTLP port, for resources that name one.
+	p := newPorts(t, 20880, 20980, 20990, 21080, 9090, 9190, 15010, 18080, 15017, 15014, 19876, 4318)
+	m := &istioMesh{servicePort: p[20880], sidecars: map[string]*mosnProc{}, ports: p}
 	m.consumer = p.addr(20880)
 
 	m.v1 = startProvider(t, "provider-v1", "1.0.0", p.addr(20980))
@@ -68,7 +71,7 @@ func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
 	startPeer(t, "dubbo-go provider", dubbogoProvider, "-port", fmt.Sprint(p[21080]), "-instance", "dubbogo-istio", "-version", "1.0.0")
 	startPeer(t, "thrift-v1", thriftServer, "-addr", p.addr(9090), "-transport", "header", "-multiplex", "-instance", "thrift-v1")
 	startPeer(t, "thrift-v2", thriftServer, "-addr", p.addr(9190), "-transport", "header", "-multiplex", "-instance", "thrift-v2")
-	m.configDir, m.istiod = startIstiod(t, p, meshEdit)
+	m.configDir, m.istiod = startIstiod(t, p, meshEdit, extra...)
 
 	m.startSidecar(t, "consumer", "127.0.0.1", map[string]string{"app": "consumer"}, p)
 	for _, w := range istioWorkloads {
@@ -89,15 +92,15 @@ func startIstioMesh(t *testing.T, meshEdit func(string) string) *istioMesh {
 // startIstiod runs istiod with the shipped resources and mesh config
 // (meshEdit may change the latter), on p's ports; it returns istiod's
 // config directory (edit it to push changes) and its log.
-func startIstiod(t *testing.T, p ports, meshEdit func(string) string) (string, *syncBuffer) {
+func startIstiod(t *testing.T, p ports, meshEdit func(string) string, extra ...string) (string, *syncBuffer) {
 	t.Helper()
-	return startIstiodFrom(t, p, "configs/istio/resources/*.yaml", "configs/istio/mesh.yaml", meshEdit)
+	return startIstiodFrom(t, p, "configs/istio/resources/*.yaml", "configs/istio/mesh.yaml", meshEdit, extra...)
 }
 
 // startIstiodFrom is startIstiod with other shipped resources and mesh
 // config; the mesh config's "fs:///etc/meshproto/istio" config source (if
 // any) is pointed at the copied resources.
-func startIstiodFrom(t *testing.T, p ports, resources, meshConfig string, meshEdit func(string) string) (string, *syncBuffer) {
+func startIstiodFrom(t *testing.T, p ports, resources, meshConfig string, meshEdit func(string) string, extra ...string) (string, *syncBuffer) {
 	t.Helper()
 	istiod := peerBinary(t, "MESHPROTO_ISTIOD", "pilot-discovery")
 	logs := &syncBuffer{}
@@ -107,6 +110,9 @@ func startIstiodFrom(t *testing.T, p ports, resources, meshConfig string, meshEd
 	files, err := filepath.Glob(filepath.Join(repoRoot(), resources))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
+	for _, e := range extra {
+		files = append(files, filepath.Join(repoRoot(), e))
+	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)

@@ -148,3 +148,35 @@ func TestMismatchedPluginIsReported(t *testing.T) {
 		assert.NotContains(t, string(out), "goroutine ", "no stack dump")
 	})
 }
+
+// TestSpecCodecFromPlugin: stock MOSN (build/mosn-host) with one .so for
+// every frame-spec protocol: configs/plugin/spec-sidecar.json lists the
+// ACME and Bolt specs, and the ACME listener is routed and filtered by
+// plugin filters, with no protocol code compiled into anything.
+func TestSpecCodecFromPlugin(t *testing.T) {
+	t.Parallel()
+	host := peerBinary(t, "MESHPROTO_PLUGINS", "../mosn-host")
+	pluginDir := filepath.Dir(peerBinary(t, "MESHPROTO_PLUGINS", "meshproto-codec-spec.so"))
+	p := newPorts(t, 12310, 12311, 34932)
+	startPeer(t, "acme-s1", python, filepath.Join(repoRoot(), "examples", "acme", "server.py"), "--listen", p.addr(12311), "--name", "s1")
+	cfg := loadConfig(t, "configs/plugin/spec-sidecar.json", p)
+	cfg = []byte(strings.ReplaceAll(string(cfg), `"build/plugins/`, `"`+pluginDir+`/`))
+	proc := startMOSNBinary(t, host, "mosn-host-spec", cfg, p.addr(12310))
+	require.Contains(t, proc.log.String(), "load go plugin codec succeed")
+
+	as := acmeClient(t, p.addr(12310), "--count", "20", "--pipeline", "10", "--body", "b{n}")
+	require.Len(t, as, 20)
+	for _, a := range as {
+		require.Equal(t, 0, a.Status, a.Headers["error"])
+		assert.True(t, *a.Own)
+		assert.Equal(t, "plugin", a.Headers["req-x-loaded-from"], "header filter from a .so")
+	}
+	a := acmeClient(t, p.addr(12310), "--method", "secret")
+	require.Len(t, a, 1)
+	assert.Equal(t, 6, a[0].Status)
+	assert.Equal(t, "meshproto: denied by a plugin filter", a[0].Headers["error"])
+	// The codec's own options came from "extends": 64 KiB max frame.
+	a = acmeClient(t, p.addr(12310), "--body", strings.Repeat("x", 70000))
+	require.Len(t, a, 1)
+	assert.Equal(t, "connection closed", a[0].Error)
+}

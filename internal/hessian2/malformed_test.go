@@ -250,3 +250,52 @@ func TestResetDropsOversizedBuffers(t *testing.T) {
 	require.Zero(t, cap(r.classes))
 	require.Zero(t, cap(r.scratch))
 }
+
+// TestSkipList: the element count of every list form, null, and the
+// inputs that are no list or a broken one (position unchanged on failure).
+func TestSkipList(t *testing.T) {
+	str := cs("java.lang.String")
+	tests := []struct {
+		name   string
+		in     []byte
+		n      int
+		null   bool
+		errIs  error
+		consum int // bytes consumed when it succeeds (all when 0)
+	}{
+		{name: "null", in: bs('N'), null: true},
+		{name: "typed fixed, short", in: append(append(bs(0x72), str...), 0x90, 0x91), n: 2},
+		{name: "typed fixed, int length", in: append(append(bs('V'), str...), 0x93, 0x90, 0x91, 0x92), n: 3},
+		{name: "untyped fixed, short", in: bs(0x79, 0x90), n: 1},
+		{name: "untyped fixed, int length", in: bs('X', 0x92, 0x90, 0x91), n: 2},
+		{name: "typed variable", in: append(append(bs('U'), str...), 0x90, 0x91, 'Z'), n: 2},
+		{name: "untyped variable", in: bs('W', 0x90, 'Z'), n: 1},
+		{name: "empty typed fixed", in: append(bs(0x70), str...), n: 0},
+		{name: "followed by more", in: bs(0x78, 0x90), n: 0, consum: 1},
+		{name: "a string", in: cs("[java.lang.String"), errIs: ErrMalformed},
+		{name: "an int", in: bs(0x90), errIs: ErrMalformed},
+		{name: "empty input", in: nil, errIs: ErrTruncated},
+		{name: "variable without end", in: bs('W', 0x90), errIs: ErrTruncated},
+		{name: "fixed, elements missing", in: bs(0x7a, 0x90), errIs: ErrTruncated},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Reader
+			r.Reset(tc.in)
+			n, null, err := r.SkipList()
+			if tc.errIs != nil {
+				require.ErrorIs(t, err, tc.errIs)
+				require.Zero(t, r.Pos())
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.n, n)
+			require.Equal(t, tc.null, null)
+			want := len(tc.in)
+			if tc.consum > 0 {
+				want = tc.consum
+			}
+			require.Equal(t, want, r.Pos())
+		})
+	}
+}

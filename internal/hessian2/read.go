@@ -163,3 +163,52 @@ func (r *Reader) MapNext() (bool, error) {
 	}
 	return true, nil
 }
+
+// SkipList steps over a list (or null) and returns how many elements it
+// has. SOFARPC servers read as many arguments as methodArgSigs has
+// elements, so a proxy that checks the arguments needs the count.
+func (r *Reader) SkipList() (n int, isNull bool, err error) {
+	start, defs := r.pos, len(r.classes)
+	defer func() {
+		if err != nil {
+			r.pos, r.classes = start, r.classes[:defs]
+		}
+	}()
+	if r.pos >= len(r.buf) {
+		return 0, false, r.fail(r.pos, "unexpected end of input", ErrTruncated)
+	}
+	tag := r.buf[r.pos]
+	switch {
+	case tag == 'N':
+		r.pos++
+		return 0, true, nil
+	case tag == 'U' || tag == 'V' || tag == 'W' || tag == 'X' || tag >= 0x70 && tag <= 0x7f:
+	default:
+		return 0, false, r.fail(r.pos, "expected a list", ErrMalformed)
+	}
+	count, kind, err := r.openContainer(r.pos, tag)
+	if err != nil {
+		return 0, false, err
+	}
+	if kind == frameCount {
+		for i := 0; i < count; i++ {
+			if err := r.Skip(); err != nil {
+				return 0, false, err
+			}
+		}
+		return count, false, nil
+	}
+	for {
+		if r.pos >= len(r.buf) {
+			return 0, false, r.fail(r.pos, "list without end", ErrTruncated)
+		}
+		if r.buf[r.pos] == 'Z' {
+			r.pos++
+			return n, false, nil
+		}
+		if err := r.Skip(); err != nil {
+			return 0, false, err
+		}
+		n++
+	}
+}

@@ -8,6 +8,7 @@ package mosnapp
 
 import (
 	"fmt"
+	v2 "mosn.io/mosn/pkg/config/v2"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -30,6 +31,10 @@ type Options struct {
 	// every codec registered from Register on (the static binary wraps
 	// MOSN's, see internal/stallwatch); nil keeps stock MOSN's.
 	StreamFactory func(func(api.XProtocolCodec) types.ProtocolStreamFactory) func(api.XProtocolCodec) types.ProtocolStreamFactory
+	// Configure runs once the config is loaded, before listeners are made:
+	// codecs the config itself defines (frame specs) register here. dir is
+	// the config file's directory.
+	Configure func(cfg *v2.MOSNConfig, dir string)
 }
 
 // Main runs the command line and exits.

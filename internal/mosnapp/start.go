@@ -3,6 +3,7 @@ package mosnapp
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -73,6 +74,10 @@ func start(c *cli.Context, o Options) error {
 		server.SetDrainTime(time.Duration(c.Int("drain-time-s")) * time.Second)
 		initXDS(c, cfg)
 	})
+	if o.Configure != nil {
+		dir := filepath.Dir(c.String("config"))
+		stm.AppendInitStage(func(cfg *v2.MOSNConfig) { o.Configure(cfg, dir) })
+	}
 	stm.AppendInitStage(mosn.DefaultInitStage)
 	stm.AppendInitStage(func(*v2.MOSNConfig) {
 		metrics.SetVersion(o.Version)

@@ -154,10 +154,12 @@ func (s *Server) Client(t testing.TB) *zk.Conn {
 		t.Fatalf("zookeeper client: %v", err)
 	}
 	t.Cleanup(c.Close)
-	deadline := time.Now().Add(10 * time.Second)
+	// A JVM just started under a loaded machine (the race detector's CI
+	// run) has been seen to take over 10 s to grant the first session.
+	deadline := time.Now().Add(30 * time.Second)
 	for c.State() != zk.StateHasSession {
 		if time.Now().After(deadline) {
-			t.Fatalf("zookeeper client: no session after 10s (state %s)", c.State())
+			t.Fatalf("zookeeper client: no session after 30s (state %s)", c.State())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

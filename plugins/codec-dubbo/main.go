@@ -8,6 +8,7 @@ import (
 	v2 "mosn.io/mosn/pkg/config/v2"
 	"mosn.io/mosn/pkg/log"
 
+	"github.com/meshproto/meshproto/internal/logvars"
 	"github.com/meshproto/meshproto/protocols/dubbo"
 )
 
@@ -15,6 +16,7 @@ import (
 // codecs before it reads "extends", so registering the codec's options here
 // is in time.
 func LoadCodec() api.XProtocolCodec {
+	logvars.Register() // access-log fields, before MOSN parses listeners
 	c := &dubbo.XCodec{}
 	if err := v2.RegisterParseExtendConfig(dubbo.ExtendType, c.ConfigureJSON); err != nil {
 		log.StartLogger.Errorf("[meshproto] register %s config: %v", dubbo.ExtendType, err)

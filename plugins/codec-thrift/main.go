@@ -9,6 +9,7 @@ import (
 	"mosn.io/mosn/pkg/log"
 	"mosn.io/mosn/pkg/protocol/xprotocol"
 
+	"github.com/meshproto/meshproto/internal/logvars"
 	"github.com/meshproto/meshproto/protocols/thrift"
 )
 
@@ -17,6 +18,7 @@ import (
 // which MOSN would not know to load, and the codec's options ("extends",
 // read after codecs are loaded).
 func LoadCodec() api.XProtocolCodec {
+	logvars.Register() // access-log fields, before MOSN parses listeners
 	c := &thrift.XCodec{}
 	if err := v2.RegisterParseExtendConfig(thrift.ExtendType, c.ConfigureJSON); err != nil {
 		log.StartLogger.Errorf("[meshproto] register %s config: %v", thrift.ExtendType, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshproto/meshproto/internal/coalesce"
 	"github.com/meshproto/meshproto/internal/mosnapp"
+	"github.com/meshproto/meshproto/internal/specreg"
 	"github.com/meshproto/meshproto/internal/stallwatch"
 	"github.com/meshproto/meshproto/internal/streamctx"
 )
@@ -28,6 +29,7 @@ func main() {
 		Commit:        Commit,
 		Register:      registerExtensions,
 		StreamFactory: streamFactory,
+		Configure:     specreg.Register,
 	})
 }
 

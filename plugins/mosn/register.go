@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/meshproto/meshproto/internal/logvars"
 	"github.com/meshproto/meshproto/internal/xdsroutes"
 
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"mosn.io/mosn/pkg/log"
 	"mosn.io/mosn/pkg/protocol/xprotocol"
 
+	"github.com/meshproto/meshproto/protocols/bolt"
 	"github.com/meshproto/meshproto/protocols/dubbo"
 	"github.com/meshproto/meshproto/protocols/thrift"
 	_ "github.com/meshproto/meshproto/streamfilters/accesscontrol"
@@ -20,6 +22,7 @@ import (
 	_ "github.com/meshproto/meshproto/streamfilters/metadata"
 	_ "github.com/meshproto/meshproto/streamfilters/metrics"
 	_ "github.com/meshproto/meshproto/streamfilters/ratelimit"
+	_ "github.com/meshproto/meshproto/streamfilters/tracecontext"
 )
 
 // configurable is a meshproto codec whose options come from MOSN's
@@ -39,13 +42,15 @@ func codecs() []struct {
 	}{
 		{&dubbo.XCodec{}, dubbo.ExtendType},
 		{&thrift.XCodec{}, thrift.ExtendType},
+		{bolt.NewXCodec(), bolt.NewXCodec().ExtendType()},
 	}
 }
 
 // registerExtensions registers the meshproto codecs (the stream filters
-// register themselves when imported). MOSN's own dubbo codec is not
-// registered: it has the same protocol name.
+// register themselves when imported). MOSN's own dubbo and bolt codecs are
+// not registered: they have the same protocol names.
 func registerExtensions() {
+	logvars.Register()
 	for _, c := range codecs() {
 		if err := xprotocol.RegisterXProtocolCodec(c.codec); err != nil {
 			log.StartLogger.Fatalf("[meshproto] register %s codec: %v", c.codec.ProtocolName(), err)

@@ -32,6 +32,7 @@ func (a *attachment) isRaw() bool { return a.rawEnd > a.rawStart }
 // raw holds the frame exactly as received and is never written to, so the
 // metadata strings can be views into it without copying.
 type Frame struct {
+	caller rpcmeta.Caller // the id before MOSN renumbered it
 	raw    []byte
 	flag   byte
 	status byte
@@ -106,8 +107,14 @@ func (f *Frame) ResponseType() int { return int(f.respType) }
 
 // --- api.XFrame ---
 
-func (f *Frame) GetRequestId() uint64     { return f.id }
-func (f *Frame) SetRequestId(id uint64)   { f.id = id }
+func (f *Frame) GetRequestId() uint64   { return f.id }
+func (f *Frame) SetRequestId(id uint64) { f.caller.Renumber(f.id); f.id = id }
+
+// UpstreamAttempts is how many times the proxy sent the request upstream.
+func (f *Frame) UpstreamAttempts() int { return f.caller.Attempts() }
+
+// CallerRequestID is the id the frame arrived with (rpcmeta.CallerID).
+func (f *Frame) CallerRequestID() uint64  { return f.caller.Of(f.id) }
 func (f *Frame) GetTimeout() int32        { return f.timeout }
 func (f *Frame) GetHeader() api.HeaderMap { return f }
 func (f *Frame) GetData() api.IoBuffer    { return f.data }

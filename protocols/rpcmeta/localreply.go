@@ -54,7 +54,7 @@ func GetLocalReply(ctx context.Context) *LocalReply {
 
 // ErrorConfig is how filters configure the error they answer with:
 //
-//	{"http_status": 429, "message": "slow down", "native": {"dubbo": 100, "thrift": 6}}
+//	{"http_status": 429, "message": "slow down", "native": {"dubbo": 100, "thrift": 6, "bolt": 4}}
 //
 // http_status is what MOSN records (stats, access log) and, for a protocol
 // not listed in native, what the codec maps to its own status.
@@ -78,6 +78,10 @@ func (c ErrorConfig) Validate(field string) error {
 		case "thrift":
 			if v > 10 {
 				return fmt.Errorf("%s.native.thrift %d: want a TApplicationException type 0..10", field, v)
+			}
+		case "bolt":
+			if v == 0 || v > 0xffff {
+				return fmt.Errorf("%s.native.bolt %d: want a Bolt response status 1..65535 (e.g. 2 server exception, 4 busy, 6 no processor, 7 timeout)", field, v)
 			}
 		}
 	}

@@ -55,6 +55,47 @@ type Frame interface {
 }
 
 // Request is the routing metadata of one request frame.
+// CallerID is a frame that remembers the request id it arrived with: MOSN
+// renumbers a request for its upstream connection in place.
+type CallerID interface {
+	CallerRequestID() uint64
+}
+
+// Attempts is implemented by request frames that know how many times the
+// proxy sent them upstream: MOSN gives a request a new upstream id for each
+// attempt, so the first is the call and the rest are retries (0 when the
+// proxy answered it itself).
+type Attempts interface {
+	UpstreamAttempts() int
+}
+
+// Caller is what a frame keeps to implement CallerID and Attempts.
+type Caller struct {
+	id       uint64
+	set      bool
+	attempts uint32
+}
+
+// Renumber is called with the current id before SetRequestId replaces it.
+func (c *Caller) Renumber(current uint64) {
+	if !c.set {
+		c.id, c.set = current, true
+	}
+	c.attempts++
+}
+
+// Attempts is how many times the frame was renumbered.
+func (c *Caller) Attempts() int { return int(c.attempts) }
+
+// Of returns the id the frame arrived with; current while it was never
+// renumbered.
+func (c *Caller) Of(current uint64) uint64 {
+	if c.set {
+		return c.id
+	}
+	return current
+}
+
 type Request interface {
 	Frame
 	Service() string

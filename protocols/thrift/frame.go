@@ -15,6 +15,7 @@ import (
 // received and is never written to, so names and headers are views into
 // it.
 type Frame struct {
+	caller    rpcmeta.Caller // the id before MOSN renumbered it
 	raw       []byte
 	transport Transport
 	proto     thriftwire.Proto
@@ -64,8 +65,14 @@ func (f *Frame) ApplicationExceptionType() int32 { return f.excType }
 
 // --- api.XFrame ---
 
-func (f *Frame) GetRequestId() uint64     { return f.id }
-func (f *Frame) SetRequestId(id uint64)   { f.id = id }
+func (f *Frame) GetRequestId() uint64   { return f.id }
+func (f *Frame) SetRequestId(id uint64) { f.caller.Renumber(f.id); f.id = id }
+
+// UpstreamAttempts is how many times the proxy sent the request upstream.
+func (f *Frame) UpstreamAttempts() int { return f.caller.Attempts() }
+
+// CallerRequestID is the id the frame arrived with (rpcmeta.CallerID).
+func (f *Frame) CallerRequestID() uint64  { return f.caller.Of(f.id) }
 func (f *Frame) GetTimeout() int32        { return 0 }
 func (f *Frame) GetHeader() api.HeaderMap { return f }
 func (f *Frame) GetData() api.IoBuffer    { return f.data }

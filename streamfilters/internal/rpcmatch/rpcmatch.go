@@ -111,8 +111,14 @@ type headerMatcher struct {
 }
 
 // KnownProtocols are the names protocols matchers accept: a typo would
-// otherwise silently never match. A new meshproto codec adds its name.
-var KnownProtocols = []string{"dubbo", "thrift"}
+// otherwise silently never match. A new compiled codec adds its name here;
+// a spec-driven one registers it (rpcmeta.RegisterProtocolName) when its
+// spec is loaded.
+var KnownProtocols = []string{"dubbo", "thrift", "bolt"}
+
+func knownProtocol(name string) bool {
+	return contains(KnownProtocols, name) || rpcmeta.ProtocolNameRegistered(name)
+}
 
 // Matcher is a compiled Config.
 type Matcher struct {
@@ -150,7 +156,7 @@ func Compile(path string, c Config) (*Matcher, error) {
 		m.headers = append(m.headers, hm)
 	}
 	for i, proto := range c.Protocols {
-		if !contains(KnownProtocols, proto) {
+		if !knownProtocol(proto) {
 			return nil, fmt.Errorf("%s.protocols[%d] %q: want one of %v", path, i, proto, KnownProtocols)
 		}
 	}
