@@ -46,6 +46,10 @@ type Reader struct {
 
 	maxDepth int
 
+	// noFourByte refuses 4-byte UTF-8 sequences in strings; see
+	// SetJavaUTF8.
+	noFourByte bool
+
 	// classes holds the field count of each class definition ('C') seen
 	// since Reset, in definition order, because an object instance refers to
 	// its definition by that index and needs the count to know how many
@@ -110,6 +114,14 @@ func (r *Reader) SetMaxDepth(n int) {
 	}
 	r.maxDepth = n
 }
+
+// SetJavaUTF8 makes strings with a 4-byte UTF-8 sequence malformed, as
+// Java's Hessian2Input and hessian.js (which SOFARPC servers run) read
+// them: they know only 1-3 byte sequences and fail the whole stream on any
+// other lead byte, so a proxy that forwarded such a string to them would
+// get its shared connection closed. dubbo-go-hessian2 reads 4-byte
+// sequences, so the default accepts them. Reset keeps the setting.
+func (r *Reader) SetJavaUTF8(on bool) { r.noFourByte = on }
 
 func (r *Reader) depthLimit() int {
 	if r.maxDepth <= 0 {
@@ -662,7 +674,7 @@ func (r *Reader) walkUnits(at, p, n int) (end int, surrogates bool, err error) {
 			}
 			i += 3
 			units++
-		case c < 0xf8:
+		case c < 0xf8 && !r.noFourByte:
 			i += 4
 			units += 2
 			if units > n {

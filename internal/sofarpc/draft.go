@@ -155,10 +155,10 @@ func (d *draft) skipUnits(n int) error {
 			d.pos += 2
 		case c&0xf0 == 0xe0:
 			d.pos += 3
-		case c&0xf8 == 0xf0:
-			d.pos += 4
-			n-- // a supplementary character is two units
 		default:
+			// Java's hessian and hessian.js read 1-3 byte sequences only
+			// (a supplementary character is two 3-byte surrogates) and
+			// fail the stream on any other lead byte.
 			return d.fail("bad UTF-8 in string")
 		}
 		if d.pos > len(d.b) {

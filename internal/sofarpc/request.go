@@ -90,6 +90,7 @@ func className(content []byte) string {
 		return string(content[d.pos : d.pos+int(n)])
 	}
 	var r hessian2.Reader
+	r.SetJavaUTF8(true)
 	r.Reset(content[1:])
 	name, _, err := r.ReadStringBytes()
 	if err != nil {
@@ -274,6 +275,7 @@ func (d *draft) props(prop func(Prop) error) error {
 
 func parseV2(content []byte, prop func(Prop) error) (Request, error) {
 	var r hessian2.Reader
+	r.SetJavaUTF8(true)
 	r.Reset(content)
 	var l layout
 	if err := r.ReadClassDef(l.field); err != nil {

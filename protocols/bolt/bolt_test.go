@@ -250,6 +250,19 @@ func TestBadInput(t *testing.T) {
 			b[i] = 0x30 // a string of the same bytes
 			return b
 		}(), ConnError: false},
+		// Java's hessian and hessian.js read 1-3 byte UTF-8 sequences only
+		// and fail the stream on a 4-byte lead byte.
+		{Name: "draft string with a 4-byte UTF-8 lead byte", B: edit(func(b []byte) []byte {
+			i := strings.Index(string(b), "hello")
+			b[i-1], b[i] = 3, 0xf4 // "\xf4ell" is two UTF-16 units to our walker, then "o"
+			return b
+		}), ConnError: false},
+		{Name: "Hessian 2.0 string with a 4-byte UTF-8 lead byte", B: func() []byte {
+			b := append([]byte(nil), load(t, "v1h4_request_props_method")...)
+			i := strings.Index(string(b), "tenant")
+			b[i-1], b[i] = 4, 0xf4 // "\xf4ena" is two units, then "nt"
+			return b
+		}(), ConnError: false},
 		// sofa-rpc-node's server caches class definitions per connection
 		// by name and field count: sent first on a shared connection, this
 		// one would make it misread every later client's request.
