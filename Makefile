@@ -102,17 +102,14 @@ unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
 
 ## e2e: the real build/mosn between real peers on loopback.
-e2e: SHELL := /bin/bash
 e2e: build peers plugins
-	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
-		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
+	$(PEER_ENV) ./scripts/e2e
 
 test: SHELL := /bin/bash
 test: vet build peers plugins
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
 	cd examples/thrift && $(GO) test -count=1 ./wirecheck/
-	$(PEER_ENV) $(GO) test -count=1 -v ./internal/e2e/ 2>&1 | \
-		grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|\s+\w+_test.go:[0-9]+:|\s+(Error|Messages|expected|actual|Test):)'; exit $${PIPESTATUS[0]}
+	$(PEER_ENV) ./scripts/e2e
 
 ## soak: many clients, many calls in flight, distinct payloads, every response
 ## checked against its request, MOSN's RSS and goroutines watched (loopback only);

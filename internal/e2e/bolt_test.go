@@ -469,7 +469,7 @@ func TestBoltSpecSofaRPCNode(t *testing.T) {
 	start := time.Now()
 	c = one("--method", "sleep", "--arg", "4000", "--timeout", "8000")
 	assert.False(t, c.OK)
-	assert.Less(t, time.Since(start), 3500*time.Millisecond, "the default route's 3 s timeout answered")
+	assert.Less(t, time.Since(start), 3900*time.Millisecond, "the default route's 3 s timeout answered, not the server's reply after 4 s")
 }
 
 // TestBoltConsumerAndProviderSidecars: sofa-rpc-node client -> consumer
