@@ -105,7 +105,6 @@ unit:
 e2e: build peers plugins
 	$(PEER_ENV) ./scripts/e2e
 
-test: SHELL := /bin/bash
 test: vet build peers plugins
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /internal/e2e)
 	cd examples/thrift && $(GO) test -count=1 ./wirecheck/

@@ -103,16 +103,7 @@ func (p *Protocol) Hijack(ctx context.Context, request api.XFrame, status uint32
 	if rf, ok := request.(*Frame); ok {
 		req = rf
 	}
-	msg := rpcmeta.HijackMessage(ctx, req)
-	if lr := rpcmeta.GetLocalReply(ctx); lr != nil {
-		// A filter answered the request and said with what.
-		if lr.HasNative {
-			status = lr.Native
-		}
-		if lr.Message != "" {
-			msg = lr.Message
-		}
-	}
+	status, msg := rpcmeta.HijackReply(ctx, req, status)
 	body := hessian2.AppendString(nil, msg)
 	raw := make([]byte, HeaderLen+len(body))
 	copy(raw[HeaderLen:], body)

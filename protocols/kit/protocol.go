@@ -128,15 +128,7 @@ func (p *Protocol) Hijack(ctx context.Context, request api.XFrame, status uint32
 		// Whatever MOSN failed at, the request itself was the problem.
 		status = p.info.BadRequest
 	}
-	msg := rpcmeta.HijackMessage(ctx, req)
-	if lr := rpcmeta.GetLocalReply(ctx); lr != nil {
-		if lr.HasNative {
-			status = lr.Native
-		}
-		if lr.Message != "" {
-			msg = lr.Message
-		}
-	}
+	status, msg := rpcmeta.HijackReply(ctx, req, status)
 	return p.built(p.wire.ErrorReply(req, status, msg))
 }
 

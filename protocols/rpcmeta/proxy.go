@@ -62,3 +62,20 @@ func HijackMessage(ctx context.Context, req Request) string {
 	}
 	return fmt.Sprintf("meshproto: %s (service %q, method %q, proxy status %d)", reason, svc, method, code)
 }
+
+// HijackReply is what a codec's Hijack answers with: status (the codec's
+// own mapping of MOSN's failure) and HijackMessage, unless a filter
+// answered the request (LocalReply) and said with which native status or
+// text.
+func HijackReply(ctx context.Context, req Request, status uint32) (uint32, string) {
+	msg := HijackMessage(ctx, req)
+	if lr := GetLocalReply(ctx); lr != nil {
+		if lr.HasNative {
+			status = lr.Native
+		}
+		if lr.Message != "" {
+			msg = lr.Message
+		}
+	}
+	return status, msg
+}

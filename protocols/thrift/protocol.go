@@ -119,16 +119,7 @@ func (p *Protocol) Hijack(ctx context.Context, request api.XFrame, excType uint3
 	if req.decodeErr != nil {
 		excType = uint32(ExcProtocolError)
 	}
-	msg := rpcmeta.HijackMessage(ctx, req)
-	if lr := rpcmeta.GetLocalReply(ctx); lr != nil {
-		// A filter answered the request and said with what.
-		if lr.HasNative {
-			excType = lr.Native
-		}
-		if lr.Message != "" {
-			msg = lr.Message
-		}
-	}
+	excType, msg := rpcmeta.HijackReply(ctx, req, excType)
 	f, err := buildException(req, int32(excType), msg, &p.cfg)
 	if err != nil {
 		return nil
