@@ -109,12 +109,7 @@ func (a *Adapter) holdRemovals(r dubboreg.Registry) dubboreg.Registry {
 		if a.recheck != nil {
 			a.recheck.Stop()
 		}
-		a.recheck = time.AfterFunc(next+time.Millisecond, func() {
-			a.mu.Lock()
-			last := a.lastReg
-			a.mu.Unlock()
-			a.OnChange(last)
-		})
+		a.recheck = time.AfterFunc(next+time.Millisecond, a.pushLatest)
 	}
 	return out
 }
@@ -140,6 +135,25 @@ func (a *Adapter) SetRegistrar(r *zkregister.Registrar) { a.reg = r }
 func (a *Adapter) OnChange(r dubboreg.Registry) {
 	a.pushMu.Lock()
 	defer a.pushMu.Unlock()
+	a.pushLocked(r)
+}
+
+// pushLatest is the hold-down timer's push: the registry as zkwatch last
+// reported it, read only once the push lock is held. Reading it before
+// taking the lock could push an older registry after a newer one that
+// got the lock first, and that older state would then stay in effect
+// (with the newer one's providers held as "gone") until the next change.
+func (a *Adapter) pushLatest() {
+	a.pushMu.Lock()
+	defer a.pushMu.Unlock()
+	a.mu.Lock()
+	last := a.lastReg
+	a.mu.Unlock()
+	a.pushLocked(last)
+}
+
+// pushLocked does OnChange's work; the caller holds pushMu.
+func (a *Adapter) pushLocked(r dubboreg.Registry) {
 	start := time.Now()
 	m := dubboreg.Build(a.holdRemovals(r))
 	res, err := dubboxds.Translate(m, a.opts)

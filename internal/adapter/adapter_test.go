@@ -130,3 +130,34 @@ func TestHTTPEndpoints(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 404, resp.StatusCode, "no registration API without -register-address")
 }
+
+// TestHoldDownTimerPushesTheLatestRegistry: the hold-down timer's push
+// races zkwatch's. Whatever the interleaving, once the registry stops
+// changing and the holds expire, the sidecars get exactly the last
+// registry: the timer never pushes a registry older than one already
+// pushed (which would then stay in effect until the next change).
+func TestHoldDownTimerPushesTheLatestRegistry(t *testing.T) {
+	a, _ := newAdapter(t, time.Millisecond)
+	reg := func(ports ...int) dubboreg.Registry {
+		var nodes []string
+		for _, p := range ports {
+			nodes = append(nodes, nodeAt(p))
+		}
+		return dubboreg.Registry{Providers: map[string][]string{iface: nodes}}
+	}
+	for round := 0; round < 300; round++ {
+		// Every change removes a node, so a hold and its timer are
+		// always pending while the next change arrives.
+		a.OnChange(reg(1, 2, 3))
+		time.Sleep(time.Duration(round%3) * 300 * time.Microsecond)
+		a.OnChange(reg(1, 2))
+		time.Sleep(time.Duration(round%5) * 200 * time.Microsecond)
+		a.OnChange(reg(1))
+	}
+	require.Eventually(t, func() bool { return providers(a) == 1 }, 2*time.Second, 5*time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // any timer still armed has fired
+	assert.Equal(t, 1, providers(a), "the last registry is what stays pushed")
+	a.mu.Lock()
+	assert.Equal(t, reg(1).Providers, a.lastReg.Providers)
+	a.mu.Unlock()
+}

@@ -163,11 +163,34 @@ func marshalAll(items []types.Resource) ([]byte, error) {
 	return all, nil
 }
 
+// HoldRoutes makes the server sit on route (RDS) requests until
+// ReleaseRoutes: a test can then open connections to a listener that
+// has come by LDS while its routes have not, the window every Istio
+// sidecar goes through at start.
+func (s *Server) HoldRoutes() {
+	s.cb.mu.Lock()
+	defer s.cb.mu.Unlock()
+	if s.cb.routesHeld == nil {
+		s.cb.routesHeld = make(chan struct{})
+	}
+}
+
+// ReleaseRoutes answers the held route requests and stops holding.
+func (s *Server) ReleaseRoutes() {
+	s.cb.mu.Lock()
+	defer s.cb.mu.Unlock()
+	if s.cb.routesHeld != nil {
+		close(s.cb.routesHeld)
+		s.cb.routesHeld = nil
+	}
+}
+
 // callbacks counts requests per type.
 type callbacks struct {
-	mu       sync.Mutex
-	requests map[string]int
-	streams  int
+	mu         sync.Mutex
+	requests   map[string]int
+	streams    int
+	routesHeld chan struct{} // non-nil: RDS requests wait for its close
 }
 
 func (c *callbacks) open() int {
@@ -196,7 +219,11 @@ func (c *callbacks) OnStreamClosed(int64) {
 func (c *callbacks) OnStreamRequest(_ int64, req *discovery.DiscoveryRequest) error {
 	c.mu.Lock()
 	c.requests[req.GetTypeUrl()]++
+	held := c.routesHeld
 	c.mu.Unlock()
+	if held != nil && req.GetTypeUrl() == resource.RouteType {
+		<-held
+	}
 	return nil
 }
 func (c *callbacks) OnStreamResponse(context.Context, int64, *discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {

@@ -342,3 +342,71 @@ func TestXDSDubbo(t *testing.T) {
 	}
 	assert.Equal(t, local, c.LocalAddr().String(), "one client connection for the whole test")
 }
+
+// TestXDSConnectionBeforeRoutes is the window every Istio sidecar goes
+// through at start: the listener has come by LDS, its routes (RDS) have
+// not. A client that connects in that window gets "no route" answers
+// (SERVICE_NOT_FOUND) until the routes come, and then the same
+// connection routes. Stock MOSN v1.3.0 keeps such a connection routeless
+// for as long as it lives (its proxy looks the route table up once, when
+// the connection is accepted); internal/rdsready is what fixes it.
+func TestXDSConnectionBeforeRoutes(t *testing.T) {
+	t.Parallel()
+	cp, err := controlplane.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(cp.Close)
+	cp.HoldRoutes()
+	t.Cleanup(cp.ReleaseRoutes)
+
+	m := &xdsMesh{
+		listenPort:   uint32(freePort(t)),
+		v1:           &provider{instance: "provider-v1", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
+		v2:           &provider{instance: "provider-v2", version: "2.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
+		v3:           &provider{instance: "provider-v3", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
+		greetV1Hosts: []string{"v1"},
+	}
+	for _, p := range []*provider{m.v1, m.v2, m.v3} {
+		p.start(t)
+		t.Cleanup(p.stop)
+	}
+	const node = "sidecar~127.0.0.1~early-0.default~default.svc.cluster.local"
+	require.NoError(t, cp.Set(node, m.resources()))
+	listenAddr := fmt.Sprintf("127.0.0.1:%d", m.listenPort)
+	startXDSMOSN(t, "xds-early-sidecar", xdsBootstrap("127.0.0.1", cp.Port(), freePort(t)), node, "early.default", listenAddr)
+
+	// The listener accepts: LDS is applied, RDS is held.
+	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listenAddr, dubbopeer.WithDefaultTimeout(5*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.Zero(t, c.Mismatches())
+		_ = c.Close()
+	})
+	local := c.LocalAddr().String()
+	greet := func() *dubbopeer.Result {
+		res, err := c.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{
+			Service: orderService, Method: "greet", Version: "1.0.0", Args: []interface{}{"early"}})
+		require.NoError(t, err, "answered, not dropped")
+		return res
+	}
+	for i := 0; i < 3; i++ {
+		res := greet()
+		assert.Equal(t, byte(60), res.Status, "no routes yet: SERVICE_NOT_FOUND (%s)", res.ErrorMessage)
+	}
+
+	cp.ReleaseRoutes()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res := greet()
+		if res.Status == dubbopeer.StatusOK {
+			assert.Equal(t, "provider-v1", res.Attachments["instance"])
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the connection accepted before RDS never routed: %d %s", res.Status, res.ErrorMessage)
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		res := greet()
+		require.Equal(t, dubbopeer.StatusOK, res.Status, res.ErrorMessage)
+	}
+	assert.Equal(t, local, c.LocalAddr().String(), "the same connection throughout")
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli"
+
+	"github.com/meshproto/meshproto/internal/rdsready"
 	"mosn.io/mosn/istio/istio1106"
 	admin "mosn.io/mosn/pkg/admin/server"
 	v2 "mosn.io/mosn/pkg/config/v2"
@@ -65,6 +67,9 @@ func start(c *cli.Context, o Options) error {
 			newFactory = o.StreamFactory(newFactory)
 		}
 		xprotocol.RegisterXProtocolAction(xstream.NewConnPool, newFactory, nil)
+		// Connections accepted between Istio's LDS and RDS pushes route
+		// once the routes come (MOSN alone keeps them routeless).
+		rdsready.Register()
 		if o.Register != nil {
 			o.Register()
 		}
