@@ -66,14 +66,13 @@ func (q *queue) write(bufs []buffer.IoBuffer) error {
 	q.mu.Lock()
 	if !q.flushing && !q.closed && !q.closing {
 		if now := sinceStart(); now-q.lastWrite > q.idleGap {
-			// Nothing queued, nothing written for a while: this frame
-			// has nothing to wait for, so it goes out now, as without
-			// coalescing (a batch would only add the flusher's delay).
+			// Nothing queued, nothing written for a while: no flusher
+			// is worth starting, the caller writes the first batch
+			// itself (a flusher would only add its own delay).
 			q.flushing = true
-			q.lastWrite = now
-			q.writing = n
+			q.appendLocked(bufs, n)
 			q.mu.Unlock()
-			return q.writeNow(bufs)
+			return q.writeFirst()
 		}
 	}
 	for !q.closed && !q.closing && q.queued+q.writing > 0 && q.queued+q.writing+n > q.max {
@@ -90,12 +89,7 @@ func (q *queue) write(bufs []buffer.IoBuffer) error {
 		q.mu.Unlock()
 		return types.ErrConnectionHasClosed
 	}
-	for _, b := range bufs {
-		if b != nil {
-			q.pending = append(q.pending, b)
-		}
-	}
-	q.queued += n
+	q.appendLocked(bufs, n)
 	start := !q.flushing && len(q.pending) > 0
 	if start {
 		q.flushing = true
@@ -107,25 +101,46 @@ func (q *queue) write(bufs []buffer.IoBuffer) error {
 	return nil
 }
 
-// writeNow writes bufs from the caller, with flushing set (so that frames
-// written meanwhile queue behind them) and their bytes counted as being
-// written (so the bound sees them), and starts a flusher for the frames
-// queued meanwhile.
-func (q *queue) writeNow(bufs []buffer.IoBuffer) error {
-	err := q.conn.Write(bufs...)
-	if err != nil {
+func (q *queue) appendLocked(bufs []buffer.IoBuffer, n int) {
+	for _, b := range bufs {
+		if b != nil {
+			q.pending = append(q.pending, b)
+		}
+	}
+	q.queued += n
+}
+
+// writeFirst is the idle path: the caller, whose frame is queued and who
+// set flushing, writes the first batch itself. It yields once first, so
+// that the goroutines made ready together with it (the other responses
+// of one upstream read, the other requests of one client read) queue
+// their frames behind its frame and leave in the same write; with
+// nothing else ready the yield returns at once and the frame leaves
+// alone, as without coalescing. Whatever is queued after that batch is
+// left to a flusher, so that the caller (a stream's goroutine or a read
+// loop) does not stay a writer.
+func (q *queue) writeFirst() error {
+	runtime.Gosched()
+	wrote, err := q.writeBatch()
+	switch {
+	case err == buffer.EOF:
+		// A FlushWrite close was queued behind the frame: the frame
+		// was written and the connection closes as asked.
+		q.fail(err)
+		return nil
+	case err != nil:
 		q.fail(err)
 		return err
+	case !wrote:
+		// Closed before the batch left: the frame was given back to
+		// the pool with the rest (shut); the stream is reset.
+		return types.ErrConnectionHasClosed
 	}
 	q.mu.Lock()
-	q.writing = 0
-	if q.waiters > 0 {
-		q.room.Broadcast()
-	}
-	start := len(q.pending) > 0 && !q.closed
-	q.flushing = start
+	more := len(q.pending) > 0 && !q.closed
+	q.flushing = more
 	q.mu.Unlock()
-	if start {
+	if more {
 		go q.flush()
 	}
 	return nil
@@ -140,35 +155,47 @@ func (q *queue) flush() {
 	// this returns at once.
 	runtime.Gosched()
 	for {
-		q.mu.Lock()
-		if q.closed || len(q.pending) == 0 {
-			q.flushing = false
-			q.mu.Unlock()
-			return
-		}
-		batch := q.pending
-		q.lastWrite = sinceStart()
-		q.pending, q.spare = q.spare, nil
-		q.writing, q.queued = q.queued, 0
-		q.mu.Unlock()
-
-		// MOSN's Write copies the slice's elements and owns the buffers
-		// from here on: it returns them to the pool once written.
-		err := q.conn.Write(batch...)
-
-		clear(batch)
-		q.mu.Lock()
-		q.spare = batch[:0]
-		q.writing = 0
-		if q.waiters > 0 {
-			q.room.Broadcast()
-		}
-		q.mu.Unlock()
+		wrote, err := q.writeBatch()
 		if err != nil {
 			q.fail(err)
 			return
 		}
+		if !wrote {
+			return
+		}
 	}
+}
+
+// writeBatch writes everything queued in one Write. With nothing queued
+// or the connection closed it writes nothing, clears flushing (under the
+// same lock as the check, so that a frame queued right after starts a
+// flusher of its own) and returns false.
+func (q *queue) writeBatch() (bool, error) {
+	q.mu.Lock()
+	if q.closed || len(q.pending) == 0 {
+		q.flushing = false
+		q.mu.Unlock()
+		return false, nil
+	}
+	batch := q.pending
+	q.lastWrite = sinceStart()
+	q.pending, q.spare = q.spare, nil
+	q.writing, q.queued = q.queued, 0
+	q.mu.Unlock()
+
+	// MOSN's Write copies the slice's elements and owns the buffers from
+	// here on: it returns them to the pool once written.
+	err := q.conn.Write(batch...)
+
+	clear(batch)
+	q.mu.Lock()
+	q.spare = batch[:0]
+	q.writing = 0
+	if q.waiters > 0 {
+		q.room.Broadcast()
+	}
+	q.mu.Unlock()
+	return true, err
 }
 
 // fail ends the queue after a batch write failed. buffer.EOF is the end

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,25 @@ func TestQueue(t *testing.T) {
 		waitFor(t, "flusher done", func() bool { return idle(q) })
 		batches, _ := c.snapshot()
 		assert.Equal(t, [][]string{{"a"}, {"b", "c"}}, batches)
+	})
+
+	t.Run("an idle connection's first write carries the frames made ready with it", func(t *testing.T) {
+		// One P, as the benchmark's MOSN: the goroutine started just
+		// before the caller's write (a response of the same upstream
+		// read) runs during the caller's yield and queues behind it.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		c := newFake()
+		q := newQueue(c, 1<<20, "test")
+		errs := make(chan error, 2)
+		go func() {
+			go func() { errs <- q.write([]buffer.IoBuffer{frame("b")}) }()
+			errs <- q.write([]buffer.IoBuffer{frame("a")})
+		}()
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		waitFor(t, "flusher done", func() bool { return idle(q) })
+		batches, _ := c.snapshot()
+		assert.Equal(t, [][]string{{"a", "b"}}, batches, "one write")
 	})
 
 	t.Run("the bound counts a write from the caller", func(t *testing.T) {
