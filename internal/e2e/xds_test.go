@@ -147,15 +147,9 @@ func (m *xdsMesh) resources() controlplane.Resources {
 	return res
 }
 
-// TestXDSDubbo configures MOSN only through xDS (LDS/RDS/CDS/EDS from an
-// in-process go-control-plane) and checks that Dubbo calls follow it,
-// including updates applied under a live client connection.
-func TestXDSDubbo(t *testing.T) {
-	t.Parallel()
-	cp, err := controlplane.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(cp.Close)
-
+// newXDSMesh starts the three providers the xDS tests route to; v1 is
+// the greet v1 subset's host.
+func newXDSMesh(t *testing.T) *xdsMesh {
 	m := &xdsMesh{
 		listenPort:   uint32(freePort(t)),
 		v1:           &provider{instance: "provider-v1", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
@@ -167,18 +161,44 @@ func TestXDSDubbo(t *testing.T) {
 		p.start(t)
 		t.Cleanup(p.stop)
 	}
-	const node = "sidecar~127.0.0.1~consumer-0.default~default.svc.cluster.local"
+	return m
+}
+
+// serve sets the mesh's resources for a sidecar of workload on cp and
+// starts that sidecar (build/mosn, configured only over ADS); it returns
+// the node ID and the sidecar's listener address.
+func (m *xdsMesh) serve(t *testing.T, cp *controlplane.Server, workload string) (string, string) {
+	node := fmt.Sprintf("sidecar~127.0.0.1~%s-0.default~default.svc.cluster.local", workload)
 	require.NoError(t, cp.Set(node, m.resources()))
-
 	listenAddr := fmt.Sprintf("127.0.0.1:%d", m.listenPort)
-	startXDSMOSN(t, "xds-sidecar", xdsBootstrap("127.0.0.1", cp.Port(), freePort(t)), node, "consumer.default", listenAddr)
+	startXDSMOSN(t, "xds-"+workload+"-sidecar", xdsBootstrap("127.0.0.1", cp.Port(), freePort(t)), node, workload+".default", listenAddr)
+	return node, listenAddr
+}
 
-	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listenAddr, dubbopeer.WithDefaultTimeout(5*time.Second))
+// dialChecked is a Dubbo client that must end the test with no
+// mismatched answer.
+func dialChecked(t *testing.T, addr string) *dubbopeer.Client {
+	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), addr, dubbopeer.WithDefaultTimeout(5*time.Second))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		assert.Zero(t, c.Mismatches())
 		_ = c.Close()
 	})
+	return c
+}
+
+// TestXDSDubbo configures MOSN only through xDS (LDS/RDS/CDS/EDS from an
+// in-process go-control-plane) and checks that Dubbo calls follow it,
+// including updates applied under a live client connection.
+func TestXDSDubbo(t *testing.T) {
+	t.Parallel()
+	cp, err := controlplane.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(cp.Close)
+
+	m := newXDSMesh(t)
+	node, listenAddr := m.serve(t, cp, "consumer")
+	c := dialChecked(t, listenAddr)
 	local := c.LocalAddr().String()
 	try := func(service, method string, arg interface{}, att map[string]string) (*dubbopeer.Result, error) {
 		return c.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{
@@ -358,29 +378,11 @@ func TestXDSConnectionBeforeRoutes(t *testing.T) {
 	cp.HoldRoutes()
 	t.Cleanup(cp.ReleaseRoutes)
 
-	m := &xdsMesh{
-		listenPort:   uint32(freePort(t)),
-		v1:           &provider{instance: "provider-v1", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
-		v2:           &provider{instance: "provider-v2", version: "2.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
-		v3:           &provider{instance: "provider-v3", version: "1.0.0", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))},
-		greetV1Hosts: []string{"v1"},
-	}
-	for _, p := range []*provider{m.v1, m.v2, m.v3} {
-		p.start(t)
-		t.Cleanup(p.stop)
-	}
-	const node = "sidecar~127.0.0.1~early-0.default~default.svc.cluster.local"
-	require.NoError(t, cp.Set(node, m.resources()))
-	listenAddr := fmt.Sprintf("127.0.0.1:%d", m.listenPort)
-	startXDSMOSN(t, "xds-early-sidecar", xdsBootstrap("127.0.0.1", cp.Port(), freePort(t)), node, "early.default", listenAddr)
+	m := newXDSMesh(t)
+	_, listenAddr := m.serve(t, cp, "early")
 
 	// The listener accepts: LDS is applied, RDS is held.
-	c, err := dubbopeer.Dial(ctxTimeout(t, 5*time.Second), listenAddr, dubbopeer.WithDefaultTimeout(5*time.Second))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.Zero(t, c.Mismatches())
-		_ = c.Close()
-	})
+	c := dialChecked(t, listenAddr)
 	local := c.LocalAddr().String()
 	greet := func() *dubbopeer.Result {
 		res, err := c.Call(ctxTimeout(t, 5*time.Second), &dubbopeer.Invocation{
