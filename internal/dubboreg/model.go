@@ -190,6 +190,22 @@ func (s Service) Selections() []Selection {
 	return out
 }
 
+// Policy is the call policy for a route to sel, from what its providers
+// advertise: the longest timeout (a call is never cut shorter than a
+// provider expects) and the fewest retries (never more attempts than a
+// provider allows). What no provider advertises stays unset, for the
+// translator's defaults.
+func (sel Selection) Policy() CallPolicy {
+	var pol CallPolicy
+	for _, p := range sel.Providers {
+		pol.Timeout = max(pol.Timeout, p.Policy.Timeout)
+		if p.Policy.HasRetries && (!pol.HasRetries || p.Policy.Retries < pol.Retries) {
+			pol.Retries, pol.HasRetries = p.Policy.Retries, true
+		}
+	}
+	return pol
+}
+
 // TagKey is Dubbo's tag attachment, a request header under meshproto.
 const TagKey = "dubbo.tag"
 

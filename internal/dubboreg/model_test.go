@@ -2,6 +2,7 @@ package dubboreg
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,4 +121,29 @@ func TestBuildKeepsEmptyInterfaces(t *testing.T) {
 	require.Len(t, m.Services, 2, "an interface whose providers all left (or are unreadable) is still routed, to nothing")
 	assert.Empty(t, m.Services[0].Providers)
 	assert.Len(t, m.Problems, 1)
+}
+
+func TestSelectionPolicy(t *testing.T) {
+	pol := func(timeout time.Duration, retries uint32, has bool) Provider {
+		return Provider{Policy: CallPolicy{Timeout: timeout, Retries: retries, HasRetries: has}}
+	}
+	for _, tc := range []struct {
+		name      string
+		providers []Provider
+		want      CallPolicy
+	}{
+		{name: "no providers", want: CallPolicy{}},
+		{name: "nothing advertised", providers: []Provider{pol(0, 0, false), pol(0, 0, false)}, want: CallPolicy{}},
+		{name: "one advertises", providers: []Provider{pol(0, 0, false), pol(time.Second, 1, true)}, want: CallPolicy{time.Second, 1, true}},
+		{
+			name:      "the longest timeout, the fewest retries",
+			providers: []Provider{pol(time.Second, 3, true), pol(3*time.Second, 1, true), pol(2*time.Second, 2, true)},
+			want:      CallPolicy{3 * time.Second, 1, true},
+		},
+		{name: "a failfast provider turns retries off", providers: []Provider{pol(0, 2, true), pol(0, 0, true)}, want: CallPolicy{0, 0, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, Selection{Providers: tc.providers}.Policy())
+		})
+	}
 }

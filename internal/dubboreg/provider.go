@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultWeight is Dubbo's provider weight when the URL has none.
@@ -30,6 +31,55 @@ type Provider struct {
 	Methods   []string
 	Disabled  bool   // an override set disabled=true
 	Node      string // the registry node name as found (URL-encoded)
+	// Policy is what the provider advertises to its consumers.
+	Policy CallPolicy
+}
+
+// CallPolicy is the call timeout and retries a provider's URL advertises.
+// Dubbo consumers take the provider's "timeout" and "retries" as their
+// defaults (a consumer's own settings win), so a sidecar standing in for
+// the consumer should too. The zero value advertises nothing.
+type CallPolicy struct {
+	Timeout time.Duration // "timeout" in ms; 0: not advertised
+	// Retries is "retries", or 0 under a cluster other than failover:
+	// failfast, failsafe, failback, forking, broadcast and available
+	// never retry a call on another provider. Valid when HasRetries.
+	Retries    uint32
+	HasRetries bool
+}
+
+// MaxRetries bounds what a provider may advertise: a call is never sent
+// more than MaxRetries+1 times, however a provider is configured.
+const MaxRetries = 10
+
+// parsePolicy reads "timeout", "retries" and "cluster". Empty values are
+// not advertised (dubbo-go writes "retries=" when unset); what does not
+// parse is an error, as Dubbo's consumer would fail on it at every call.
+// Dubbo treats retries below 0 as 0 and a timeout of 0 or less as unset.
+// Per-method values ("methods.<m>.retries", "<m>.timeout") are ignored:
+// routes here are per service.
+func parsePolicy(q url.Values) (CallPolicy, error) {
+	var pol CallPolicy
+	if v := q.Get("timeout"); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return pol, fmt.Errorf("bad timeout %q", v)
+		}
+		if ms > 0 {
+			pol.Timeout = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if v := q.Get("retries"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return pol, fmt.Errorf("bad retries %q", v)
+		}
+		pol.Retries, pol.HasRetries = uint32(min(max(n, 0), MaxRetries)), true
+	}
+	if c := q.Get("cluster"); c != "" && c != "failover" {
+		pol.Retries, pol.HasRetries = 0, true
+	}
+	return pol, nil
 }
 
 // Address is host:port.
@@ -109,6 +159,9 @@ func ParseProvider(dir, node string) (Provider, error) {
 			return Provider{}, fmt.Errorf("provider URL %.80q: bad weight %q", raw, w)
 		}
 		p.Weight = uint32(n)
+	}
+	if p.Policy, err = parsePolicy(q); err != nil {
+		return Provider{}, fmt.Errorf("provider URL %.80q: %w", raw, err)
 	}
 	if m := q.Get("methods"); m != "" {
 		p.Methods = strings.Split(m, ",")

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,6 +47,34 @@ func TestParseProvider(t *testing.T) {
 			name: "weight 0 stays 0 (no traffic)", dir: iface, raw: "dubbo://127.0.0.1:1/" + iface + "?weight=0",
 			want: Provider{Interface: iface, Host: "127.0.0.1", Port: 1, Weight: 0},
 		},
+		{
+			name: "dubbo-go's failover default with retries unset advertises nothing",
+			dir:  iface, raw: "dubbo://127.0.0.1:1/" + iface + "?cluster=failover&loadbalance=random&retries=&methods.getUser.retries=",
+			want: Provider{Interface: iface, Host: "127.0.0.1", Port: 1, Weight: DefaultWeight},
+		},
+		{
+			name: "Java Dubbo provider with timeout and retries",
+			dir:  iface, raw: "dubbo://127.0.0.1:1/" + iface + "?timeout=3000&retries=1&getUser.timeout=50",
+			want: Provider{Interface: iface, Host: "127.0.0.1", Port: 1, Weight: DefaultWeight,
+				Policy: CallPolicy{Timeout: 3 * time.Second, Retries: 1, HasRetries: true}},
+		},
+		{
+			name: "failfast never retries, whatever retries says",
+			dir:  iface, raw: "dubbo://127.0.0.1:1/" + iface + "?cluster=failfast&retries=5",
+			want: Provider{Interface: iface, Host: "127.0.0.1", Port: 1, Weight: DefaultWeight, Policy: CallPolicy{HasRetries: true}},
+		},
+		{
+			name: "retries below 0 are 0; a timeout of 0 is unset",
+			dir:  iface, raw: "dubbo://127.0.0.1:1/" + iface + "?retries=-1&timeout=0",
+			want: Provider{Interface: iface, Host: "127.0.0.1", Port: 1, Weight: DefaultWeight, Policy: CallPolicy{HasRetries: true}},
+		},
+		{
+			name: "retries above MaxRetries",
+			dir:  iface, raw: "dubbo://127.0.0.1:1/" + iface + "?retries=1000",
+			want: Provider{Interface: iface, Host: "127.0.0.1", Port: 1, Weight: DefaultWeight, Policy: CallPolicy{Retries: MaxRetries, HasRetries: true}},
+		},
+		{name: "bad timeout", dir: iface, raw: "dubbo://127.0.0.1:1/" + iface + "?timeout=3s", err: `bad timeout "3s"`},
+		{name: "bad retries", dir: iface, raw: "dubbo://127.0.0.1:1/" + iface + "?retries=two", err: `bad retries "two"`},
 		{name: "other protocol", dir: iface, raw: "tri://127.0.0.1:1/" + iface, err: `protocol "tri"`},
 		{name: "no port", dir: iface, raw: "dubbo://127.0.0.1/" + iface, err: "no host:port"},
 		{name: "port 0", dir: iface, raw: "dubbo://127.0.0.1:0/" + iface, err: "bad port"},

@@ -14,6 +14,7 @@
 package dubboxds
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -41,8 +42,16 @@ type Options struct {
 	ListenPort uint32 // 20881: consumers call their sidecar here
 	// RouteName names the RDS resource (Istio names it after the port).
 	RouteName string
-	Timeout   time.Duration // route timeout, 0 = MOSN's default
-	Retries   uint32        // retries on connect failure, 0 = none
+	// Timeout and Retries are the defaults for services whose providers
+	// advertise none (dubboreg.CallPolicy). Timeout 0 is MOSN's default.
+	// Retries above 0 give a route MOSN's retry policy: a call is sent
+	// again, to a host the balancer picks anew, after a connect failure,
+	// a reset connection or a reply that maps to 5xx (Dubbo's server-side
+	// errors, not application exceptions), as Dubbo's failover cluster
+	// does; MOSN v1.3.0 allows at least 3 retries once a policy is set.
+	// Retries 0 sets none, and MOSN then retries connect failures only.
+	Timeout time.Duration
+	Retries uint32
 }
 
 // ClusterName names the cluster of one interface, group, version and tag
@@ -129,7 +138,12 @@ func service(svc dubboreg.Service, o Options) ([]clusterEndpoints, []routeSpec) 
 		for _, h := range match {
 			hs = append(hs, controlplane.Header(h.Name, h.Value))
 		}
-		a := controlplane.Action{Cluster: c, Timeout: o.Timeout, Retries: o.Retries, RetryOn: "connect-failure,refused-stream"}
+		// What the providers advertise first, as a Dubbo consumer does.
+		pol := sel.Policy()
+		a := controlplane.Action{Cluster: c, Timeout: cmp.Or(pol.Timeout, o.Timeout), Retries: o.Retries, RetryOn: "connect-failure,refused-stream"}
+		if pol.HasRetries {
+			a.Retries = pol.Retries
+		}
 		routes = append(routes, routeSpec{match, controlplane.Route(c, a, hs...)})
 	}
 	return clusters, routes

@@ -2,6 +2,7 @@ package dubboxds
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,4 +103,39 @@ func TestTranslateEmptyServiceAndDeterminism(t *testing.T) {
 	assert.Equal(t, a.Clusters[0].String(), b.Clusters[0].String())
 	assert.Equal(t, a.Endpoints[0].String(), b.Endpoints[0].String())
 	assert.Equal(t, uint32(128), a.Endpoints[0].Endpoints[0].LbEndpoints[0].LoadBalancingWeight.GetValue(), "a lone provider's weight is clamped to MOSN's range")
+}
+
+// TestTranslateCallPolicy: a route takes the timeout and retries its
+// providers advertise, else the options'.
+func TestTranslateCallPolicy(t *testing.T) {
+	withPolicy := func(port uint32, version string, pol dubboreg.CallPolicy) dubboreg.Provider {
+		p := prov(port, version, "", "", 100, false)
+		p.Policy = pol
+		return p
+	}
+	m := dubboreg.Model{Services: []dubboreg.Service{{Interface: iface, Providers: []dubboreg.Provider{
+		prov(1, "1.0.0", "", "", 100, false), // dubbo-go: advertises nothing
+		withPolicy(2, "2.0.0", dubboreg.CallPolicy{Timeout: 700 * time.Millisecond, Retries: 1, HasRetries: true}),
+		withPolicy(3, "3.0.0", dubboreg.CallPolicy{HasRetries: true}), // cluster=failfast
+	}}}}
+	res, err := Translate(m, Options{ListenHost: "127.0.0.1", ListenPort: 1, Timeout: 5 * time.Second, Retries: 2})
+	require.NoError(t, err)
+	type policy struct {
+		timeout time.Duration
+		retries uint32
+		on      string
+	}
+	got := map[string]policy{}
+	for _, vh := range res.Routes[0].VirtualHosts {
+		for _, r := range vh.Routes {
+			ra := r.GetRoute()
+			got[ra.GetCluster()] = policy{ra.GetTimeout().AsDuration(), ra.GetRetryPolicy().GetNumRetries().GetValue(), ra.GetRetryPolicy().GetRetryOn()}
+		}
+	}
+	c := func(version string) string { return ClusterName(iface, "", version, "") }
+	assert.Equal(t, map[string]policy{
+		c("1.0.0"): {5 * time.Second, 2, "connect-failure,refused-stream"},
+		c("2.0.0"): {700 * time.Millisecond, 1, "connect-failure,refused-stream"},
+		c("3.0.0"): {5 * time.Second, 0, ""}, // no retry policy: MOSN retries connect failures only
+	}, got)
 }

@@ -60,9 +60,10 @@ func servedBy(t *testing.T, c *dubbopeer.Client, version string, att map[string]
 // TestRegistryAdapterDubboGo: real dubbo-go providers register in a real
 // ZooKeeper with their sidecars' addresses; a consumer calls its own
 // sidecar, configured by the adapter alone. Version routing, the 100:300
-// weighted split, tag routing, a provider kill -9'd (failed calls counted
-// until its session expires, none after), a new provider taking traffic,
-// and ZooKeeper down for 10 s (no call fails; later changes arrive).
+// weighted split, tag routing, a provider kill -9'd (no call fails: the
+// sidecar fails over, as Dubbo's failover cluster does), a new provider
+// taking traffic, and ZooKeeper down for 10 s (no call fails; later
+// changes arrive).
 func TestRegistryAdapterDubboGo(t *testing.T) {
 	t.Parallel()
 	zks := zktest.Start(t)
@@ -145,15 +146,15 @@ func TestRegistryAdapterDubboGo(t *testing.T) {
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
-		var failed, afterKill int
-		var lastFail, lastV1, firstV1b time.Duration
+		var afterKill int
+		var failures []string
+		var lastV1, firstV1b time.Duration
 		for _, r := range results {
 			if r.at > killedAt {
 				afterKill++
-			}
-			if r.who == "" {
-				failed++
-				lastFail = r.at
+				if r.who != "dubbogo-v1-heavy" && r.who != "dubbogo-v1b" {
+					failures = append(failures, fmt.Sprintf("%s after the kill: %q %s", (r.at-killedAt).Round(time.Millisecond), r.who, r.why))
+				}
 			}
 			if r.who == "dubbogo-v1" {
 				lastV1 = r.at
@@ -164,17 +165,13 @@ func TestRegistryAdapterDubboGo(t *testing.T) {
 		}
 		require.NotZero(t, firstV1b, "the new provider took no traffic")
 		t.Logf("dubbogo-v1b started at %s (ready = registered): first call served %s later", joinedAt.Round(time.Millisecond), (firstV1b - joinedAt).Round(time.Millisecond))
-		t.Logf("kill -9 of dubbogo-v1 at %s: %d of %d calls after it failed, the last %s after the kill; v1 served its last call %s before it",
-			killedAt.Round(time.Millisecond), failed, afterKill, (lastFail - killedAt).Round(time.Millisecond), (killedAt - lastV1).Round(time.Millisecond))
-		assert.Less(t, lastFail-killedAt, 8*time.Second, "no call fails after the session timeout (4 s) + removal delay (1 s) + debounce + push")
-		tailN := 0
-		for _, r := range results {
-			if r.at > lastFail {
-				assert.Contains(t, []string{"dubbogo-v1-heavy", "dubbogo-v1b"}, r.who, r.why)
-				tailN++
-			}
-		}
-		assert.Greater(t, tailN, 100, "calls after the last failure, all on the live providers")
+		t.Logf("kill -9 of dubbogo-v1 at %s: %d of %d calls after it failed; v1 served its last call %s before it",
+			killedAt.Round(time.Millisecond), len(failures), afterKill, (killedAt - lastV1).Round(time.Millisecond))
+		// Until its session expires (4 s) the killed provider stays
+		// routed; the adapter's default retries (2, as Dubbo's failover
+		// cluster) send every call that meets it to the live provider.
+		assert.Empty(t, failures, "every call after the kill served by a live provider (failover)")
+		assert.Greater(t, afterKill, 100)
 	})
 
 	t.Run("ZooKeeper down for 10 s", func(t *testing.T) {

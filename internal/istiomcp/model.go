@@ -116,7 +116,7 @@ func Objects(m dubboreg.Model, o Options) []Object {
 				sub := subsetName(svc.Group, sel.Version, sel.Tag)
 				dr.subsets = append(dr.subsets, subset{sub, map[string]string{LabelVersion: sel.Version, LabelGroup: svc.Group, LabelTag: sel.Tag}})
 				if sel.Routed() {
-					vs.routes = append(vs.routes, httpRoute{name: sub, subset: sub, headers: svc.Match(sel)})
+					vs.routes = append(vs.routes, httpRoute{name: sub, subset: sub, headers: svc.Match(sel), policy: sel.Policy()})
 				}
 			}
 		}

@@ -1,12 +1,15 @@
 package istiomcp
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protowire"
+	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshproto/meshproto/internal/dubboreg"
 )
@@ -114,4 +117,44 @@ func TestKindOf(t *testing.T) {
 		assert.Equal(t, want, k, in)
 		assert.Equal(t, want != "", ok, in)
 	}
+}
+
+// TestVirtualServicePolicy: a subset's advertised timeout and retries
+// reach the VirtualService route (decoded with istio.io/api's own type);
+// what nobody advertises stays unset, for Istio's defaults.
+func TestVirtualServicePolicy(t *testing.T) {
+	p2 := prov(2, "2.0.0", "", "", 100)
+	p2.Policy = dubboreg.CallPolicy{Timeout: 1500 * time.Millisecond, Retries: 1, HasRetries: true}
+	p3 := prov(3, "3.0.0", "", "", 100)
+	p3.Policy = dubboreg.CallPolicy{HasRetries: true} // cluster=failfast
+	m := dubboreg.Model{Services: []dubboreg.Service{{Interface: iface, Providers: []dubboreg.Provider{prov(1, "1.0.0", "", "", 100), p2, p3}}}}
+	objs := Objects(m, Options{ServicePort: 20881})
+	var vs networking.VirtualService
+	for _, o := range objs {
+		if o.Kind == VirtualService {
+			require.NoError(t, vs.Unmarshal(o.Spec.proto()))
+		}
+	}
+	type policy struct {
+		timeout  string
+		attempts int32
+		retries  bool
+	}
+	got := map[string]policy{}
+	for _, r := range vs.Http {
+		p := policy{retries: r.Retries != nil, attempts: r.Retries.GetAttempts()}
+		if r.Timeout != nil {
+			p.timeout = fmt.Sprintf("%ds+%dns", r.Timeout.Seconds, r.Timeout.Nanos)
+		}
+		got[r.Route[0].Destination.Subset] = p
+	}
+	assert.Equal(t, map[string]policy{
+		subsetName("", "1.0.0", ""): {},
+		subsetName("", "2.0.0", ""): {timeout: "1s+500000000ns", attempts: 1, retries: true},
+		subsetName("", "3.0.0", ""): {retries: true}, // attempts 0: Istio's default retries off
+	}, got)
+	y := YAML(objs)
+	assert.Contains(t, y, "  timeout: 1.5s\n    retries: {attempts: 1}\n")
+	assert.Contains(t, y, "  retries: {attempts: 0}\n")
+	assert.Equal(t, 1, strings.Count(y, "timeout:"))
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -110,6 +111,10 @@ type httpRoute struct {
 	name    string
 	headers []dubboreg.Header // exact matches
 	subset  string
+	// policy is what the subset's providers advertise: a timeout, and
+	// retries (attempts 0 turns Istio's default of 2 retries off). What
+	// they do not advertise is left to Istio's defaults.
+	policy dubboreg.CallPolicy
 }
 
 type virtualService struct {
@@ -145,6 +150,16 @@ func (v *virtualService) proto() []byte {
 			hr = msg(hr, 1, match)
 		}
 		hr = msg(hr, 2, route)
+		if t := r.policy.Timeout; t > 0 {
+			hr = msg(hr, 6, duration(t)) // timeout
+		}
+		if r.policy.HasRetries {
+			var retry []byte
+			if n := r.policy.Retries; n > 0 {
+				retry = varint(retry, 1, uint64(n)) // attempts
+			}
+			hr = msg(hr, 7, retry) // retries
+		}
 		b = msg(b, 3, hr) // http
 	}
 	return b
@@ -161,6 +176,12 @@ func (v *virtualService) yaml(b *strings.Builder, in string) {
 			}
 		}
 		fmt.Fprintf(b, "%s  route:\n%s  - destination: {host: %s, subset: %s, port: {number: %d}}\n", in, in, quote(v.host), r.subset, v.port)
+		if t := r.policy.Timeout; t > 0 {
+			fmt.Fprintf(b, "%s  timeout: %gs\n", in, t.Seconds())
+		}
+		if r.policy.HasRetries {
+			fmt.Fprintf(b, "%s  retries: {attempts: %d}\n", in, r.policy.Retries)
+		}
 	}
 }
 
@@ -174,6 +195,18 @@ func str(b []byte, field protowire.Number, s string) []byte {
 func varint(b []byte, field protowire.Number, v uint64) []byte {
 	b = protowire.AppendTag(b, field, protowire.VarintType)
 	return protowire.AppendVarint(b, v)
+}
+
+// duration is a google.protobuf.Duration message.
+func duration(d time.Duration) []byte {
+	var b []byte
+	if s := int64(d / time.Second); s != 0 {
+		b = varint(b, 1, uint64(s))
+	}
+	if n := int64(d % time.Second); n != 0 {
+		b = varint(b, 2, uint64(n))
+	}
+	return b
 }
 
 func msg(b []byte, field protowire.Number, m []byte) []byte {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/meshproto/meshproto/internal/adapter"
 	"github.com/meshproto/meshproto/internal/controlplane"
+	"github.com/meshproto/meshproto/internal/dubboreg"
 	"github.com/meshproto/meshproto/internal/dubboxds"
 	"github.com/meshproto/meshproto/internal/istiomcp"
 	"github.com/meshproto/meshproto/internal/zkregister"
@@ -47,7 +48,8 @@ func main() {
 	httpAddr := flag.String("http", "127.0.0.1:15020", "metrics, health, registry view and registration API")
 	listen := flag.String("listen", "127.0.0.1:20881", "the consumer-side listener every sidecar gets over LDS")
 	timeout := flag.Duration("timeout", 5*time.Second, "route timeout of every call (0: MOSN's default)")
-	retries := flag.Uint("retries", 0, "retries on connect failure or refused stream")
+	retries := flag.Uint("retries", 2, "retries of a call on another provider (connect failure, reset, server-side error), "+
+		"as Dubbo's failover cluster; for services whose providers advertise none (0: connect failures only)")
 	debounce := flag.Duration("debounce", 100*time.Millisecond, "wait this long after a registry change before pushing (changes meanwhile go in the same push)")
 	session := flag.Duration("session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	holdDown := flag.Duration("removal-delay", time.Second, "keep routing to a provider whose node disappeared for this long, unless it is back by then (dubbo-go re-registers by delete and create after a ZooKeeper outage)")
@@ -61,7 +63,7 @@ func main() {
 	logger := log.New(os.Stderr, "registry-adapter ", log.LstdFlags|log.Lmicroseconds)
 	if err := run(logger, config{
 		servers: strings.Split(*zkServers, ","), root: *root, xds: *xdsAddr, http: *httpAddr, listen: *listen,
-		timeout: *timeout, retries: uint32(*retries), debounce: *debounce, session: *session, holdDown: *holdDown, regAddr: *regAddr, app: *app,
+		timeout: *timeout, retries: uint32(min(*retries, dubboreg.MaxRetries)), debounce: *debounce, session: *session, holdDown: *holdDown, regAddr: *regAddr, app: *app,
 		mcp: *mcpAddr, istioYAML: *istioYAML, istioNS: *istioNS,
 	}); err != nil {
 		logger.Fatal(err)
