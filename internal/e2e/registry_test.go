@@ -183,6 +183,23 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	register(url.QueryEscape("dubbo://not a url/%%%"))                         // malformed: ignored, logged
 	register(zkProviderNode(iface, "127.0.0.1:1", "1.0.0", "weight=heavy"))    // bad weight: ignored
 	register(zkProviderNode("org.other.Iface", "127.0.0.1:2", "1.0.0", "x=y")) // wrong directory: ignored
+	// Call policies the providers advertise (another interface): p6 a
+	// 300 ms timeout, p7 cluster=failfast; p8 nothing (the adapter's
+	// defaults: 3 s, 2 retries).
+	const policyIface = "org.meshproto.demo.Policy"
+	var policyProviders []*provider
+	for _, pp := range []struct{ instance, version, param string }{
+		{"p6", "4.0.0", "timeout=300"}, {"p7", "5.0.0", "cluster=failfast&retries=2"}, {"p8", "6.0.0", "cluster=failover&retries="},
+	} {
+		p := &provider{instance: pp.instance, version: pp.version, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		p.start(t)
+		t.Cleanup(p.stop)
+		policyProviders = append(policyProviders, p)
+		pdir := "/dubbo/" + policyIface + "/providers"
+		zktest.Ensure(t, c, pdir)
+		_, err := c.Create(pdir+"/"+zkProviderNode(policyIface, p.addr, pp.version, pp.param), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		require.NoError(t, err)
+	}
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := startAdapter(t, zks.Addr(), listen)
@@ -336,6 +353,39 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 		until("p2 disabled", func() bool { _, st := call("2.0.0", nil); return st != dubbopeer.StatusOK })
 		require.NoError(t, c.Delete(rule, -1))
 		until("p2 back", func() bool { got, _ := call("2.0.0", nil); return got == "p2" })
+	})
+
+	t.Run("timeout and retries the providers advertise", func(t *testing.T) {
+		callP := func(version, method string, arg interface{}) (*dubbopeer.Result, time.Duration) {
+			start := time.Now()
+			res, err := cl.Call(ctxTimeout(t, 10*time.Second), &dubbopeer.Invocation{
+				Service: policyIface, Method: method, Version: version, Args: []interface{}{arg},
+			})
+			require.NoError(t, err)
+			return res, time.Since(start)
+		}
+		res, _ := callP("4.0.0", "sleep", int32(10))
+		require.Equal(t, byte(dubbopeer.StatusOK), res.Status, res.ErrorMessage)
+		res, took := callP("4.0.0", "sleep", int32(1500))
+		assert.NotEqual(t, byte(dubbopeer.StatusOK), res.Status, "p6 advertises timeout=300")
+		assert.Contains(t, res.ErrorMessage, "timeout")
+		assert.Less(t, took, 1200*time.Millisecond, "cut at p6's 300 ms, not the adapter's 3 s: %s", took)
+		t.Logf("a 1.5 s call to p6 (timeout=300) answered after %s: status %d %s", took.Round(time.Millisecond), res.Status, res.ErrorMessage)
+		// "flaky" refuses every other call as overloaded (status 100 ->
+		// 503): the failover default retries it, failfast does not.
+		var failfastFailed, failoverFailed int
+		for i := 0; i < 10; i++ {
+			if res, _ := callP("5.0.0", "flaky", "x"); res.Status != dubbopeer.StatusOK {
+				failfastFailed++
+			}
+			if res, _ := callP("6.0.0", "flaky", "x"); res.Status != dubbopeer.StatusOK {
+				failoverFailed++
+			}
+		}
+		assert.Equal(t, 5, failfastFailed, "p7 advertises cluster=failfast: every refused call reaches the client")
+		assert.Zero(t, failoverFailed, "p8 advertises nothing: the adapter's 2 retries")
+		assert.Equal(t, int64(10), policyProviders[1].calls.Load(), "failfast: one attempt per call")
+		assert.Equal(t, int64(20), policyProviders[2].calls.Load(), "failover: each call refused once, then served on its retry")
 	})
 
 	t.Run("metrics and health", func(t *testing.T) {
