@@ -572,7 +572,14 @@ func TestRegistryAdapterSessionExpiryAndScale(t *testing.T) {
 		require.Eventually(t, func() bool { return a.metric(t, "meshproto_registry_zookeeper_session_expiries_total") == "1" }, 15*time.Second, 50*time.Millisecond,
 			"the adapter saw its session expire")
 		// e1's removal waits out the removal delay (1 s) like any other.
+		// Until then both are routed, and ten calls in a row can all
+		// land on e2 by chance (the balancer picks either): so first the
+		// adapter must publish e2 alone.
+		providers := fmt.Sprintf("meshproto_registry_providers{interface=%q,group=\"\"}", iface)
 		require.Eventually(t, func() bool {
+			if a.metric(t, providers) != "1" {
+				return false
+			}
 			for i := 0; i < 10; i++ {
 				if call(iface) != "e2" {
 					return false
@@ -583,7 +590,7 @@ func TestRegistryAdapterSessionExpiryAndScale(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			assert.Equal(t, "e2", call(iface), "no stale e1")
 		}
-		assert.Equal(t, "1", a.metric(t, fmt.Sprintf("meshproto_registry_providers{interface=%q,group=\"\"}", iface)))
+		assert.Equal(t, "1", a.metric(t, providers))
 	})
 
 	t.Run("1000 interfaces x 3 providers", func(t *testing.T) {
