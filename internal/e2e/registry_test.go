@@ -124,6 +124,12 @@ func (a *adapterProc) metric(t *testing.T, series string) string {
 	return ""
 }
 
+// providersSeries names the adapter's providers gauge of an interface
+// without a group.
+func providersSeries(iface string) string {
+	return fmt.Sprintf("meshproto_registry_providers{interface=%q,group=\"\"}", iface)
+}
+
 // tally makes n calls and counts who served them (the failure reason
 // when nobody did).
 func tally(n int, call func() (who, why string)) map[string]int {
@@ -171,12 +177,13 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	c := zks.Client(t)
 	dir := "/dubbo/" + iface + "/providers"
 	zktest.Ensure(t, c, dir)
-	register := func(node string) string {
+	registerIn := func(dir, node string) string {
 		t.Helper()
 		_, err := c.Create(dir+"/"+node, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 		require.NoError(t, err)
 		return node
 	}
+	register := func(node string) string { t.Helper(); return registerIn(dir, node) }
 	n1 := register(zkProviderNode(iface, p1.addr, "1.0.0", "weight=100"))
 	register(zkProviderNode(iface, p2.addr, "2.0.0"))
 	register(zkProviderNode(iface, p3.addr, "1.0.0", "dubbo.tag=gray"))
@@ -187,6 +194,8 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	// 300 ms timeout, p7 cluster=failfast; p8 nothing (the adapter's
 	// defaults: 3 s, 2 retries).
 	const policyIface = "org.meshproto.demo.Policy"
+	policyDir := "/dubbo/" + policyIface + "/providers"
+	zktest.Ensure(t, c, policyDir)
 	var policyProviders []*provider
 	for _, pp := range []struct{ instance, version, param string }{
 		{"p6", "4.0.0", "timeout=300"}, {"p7", "5.0.0", "cluster=failfast&retries=2"}, {"p8", "6.0.0", "cluster=failover&retries="},
@@ -195,10 +204,7 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 		p.start(t)
 		t.Cleanup(p.stop)
 		policyProviders = append(policyProviders, p)
-		pdir := "/dubbo/" + policyIface + "/providers"
-		zktest.Ensure(t, c, pdir)
-		_, err := c.Create(pdir+"/"+zkProviderNode(policyIface, p.addr, pp.version, pp.param), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
-		require.NoError(t, err)
+		registerIn(policyDir, zkProviderNode(policyIface, p.addr, pp.version, pp.param))
 	}
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -389,7 +395,7 @@ func TestRegistryAdapterRoutesZooKeeperProviders(t *testing.T) {
 	})
 
 	t.Run("metrics and health", func(t *testing.T) {
-		assert.Equal(t, "3", a.metric(t, fmt.Sprintf("meshproto_registry_providers{interface=%q,group=\"\"}", iface)), "p2, p3, p4")
+		assert.Equal(t, "3", a.metric(t, providersSeries(iface)), "p2, p3, p4")
 		assert.Equal(t, "1", a.metric(t, "meshproto_registry_zookeeper_connected"))
 		assert.Equal(t, "1", a.metric(t, "meshproto_registry_xds_streams"))
 		assert.NotEqual(t, "0", a.metric(t, "meshproto_registry_problems"), "the malformed nodes are counted")
@@ -575,7 +581,7 @@ func TestRegistryAdapterSessionExpiryAndScale(t *testing.T) {
 		// Until then both are routed, and ten calls in a row can all
 		// land on e2 by chance (the balancer picks either): so first the
 		// adapter must publish e2 alone.
-		providers := fmt.Sprintf("meshproto_registry_providers{interface=%q,group=\"\"}", iface)
+		providers := providersSeries(iface)
 		require.Eventually(t, func() bool {
 			if a.metric(t, providers) != "1" {
 				return false
